@@ -1,0 +1,97 @@
+"""Any audio file -> float32 mono waveform at 16 kHz.
+
+soundfile reads WAV, FLAC, OGG, MP3, AIFF and NIST SPHERE; librosa (audioread/ffmpeg)
+is the fallback for anything else. This is the only module that reads audio files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 16000
+
+
+class AudioError(ValueError):
+    """A file that cannot be turned into audio; the message names the file."""
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read ``path`` and return a float32 mono waveform at ``sample_rate``.
+
+    Returns: shape = (n_samples,), values nominally in [-1, 1].
+    Raises AudioError (one sentence naming the file) for missing, empty, unreadable
+    or sample-less files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
+    try:
+        data, rate = _read_soundfile(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_err:
+        data, rate = _read_librosa(path, sf_err)
+    return _to_mono_16k(data, rate, sample_rate, str(path))
+
+
+def decode_audio_bytes(blob: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode an in-memory audio file (e.g. a WAV on stdin) like ``load_audio``."""
+    if not blob:
+        raise AudioError("<stdin>: no audio data received")
+    try:
+        data, rate = sf.read(io.BytesIO(blob), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(f"<stdin>: not a readable audio stream ({err})") from None
+    return _to_mono_16k(data, rate, sample_rate, "<stdin>")
+
+
+def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """High-quality band-limited resampling (soxr, via librosa). shape = (S,)."""
+    if orig_rate == new_rate:
+        return wav
+    import librosa  # imported lazily: it is slow to import and rarely needed
+
+    return librosa.resample(
+        wav, orig_sr=orig_rate, target_sr=new_rate, res_type="soxr_hq"
+    ).astype(np.float32)
+
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return data, rate
+
+
+def _read_librosa(path: Path, sf_err: Exception) -> tuple[np.ndarray, int]:
+    import librosa
+
+    try:
+        with warnings.catch_warnings():  # librosa warns that soundfile failed: known
+            warnings.simplefilter("ignore")
+            data, rate = librosa.load(str(path), sr=None, mono=False)
+    except Exception as err:  # audioread raises many unrelated types
+        hint = ""
+        if path.suffix.lower() in {".m4a", ".aac", ".mp4", ".wma", ".webm"}:
+            hint = "; install ffmpeg to read this format"
+        raise AudioError(
+            f"{path}: not a readable audio file ({_first_line(sf_err)}{hint})"
+        ) from err
+    data = np.atleast_2d(data).T  # librosa gives (C, S); we want (S, C)
+    return data.astype(np.float32), int(rate)
+
+
+def _to_mono_16k(data: np.ndarray, rate: int, sample_rate: int, name: str):
+    if data.size == 0:
+        raise AudioError(f"{name}: the file contains no audio samples")
+    wav = data.mean(axis=1) if data.ndim == 2 else data
+    wav = np.nan_to_num(wav.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.ascontiguousarray(resample(wav, rate, sample_rate), dtype=np.float32)
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -1,0 +1,232 @@
+"""JSONL manifests, the speech Dataset, padding collate, duration-bucketed batches."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio
+
+from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.text import CharTokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Utterance:
+    audio_filepath: str
+    duration: float
+    text: str = ""
+    speaker: str | None = None
+
+    @property
+    def id(self) -> str:
+        return Path(self.audio_filepath).stem
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used at all (missing, or no valid line)."""
+
+
+def read_manifest(path: str | Path) -> list[Utterance]:
+    """Read a JSONL manifest; relative audio paths resolve against its folder.
+
+    Bad lines (not JSON, missing keys, bad duration) are reported and skipped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: no such manifest file")
+    utts = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                utts.append(_parse_line(line, path.parent))
+            except (ValueError, KeyError, TypeError) as err:
+                log.warning("%s:%d: skipped: %s", path, n, err)
+    if not utts:
+        raise ManifestError(f"{path}: the manifest has no valid utterance")
+    return utts
+
+
+def _parse_line(line: str, root: Path) -> Utterance:
+    d = json.loads(line)
+    if not isinstance(d, dict):
+        raise ValueError("a manifest line must be a JSON object")
+    missing = {"audio_filepath", "duration"} - d.keys()
+    if missing:
+        raise KeyError(f"missing key(s) {sorted(missing)}")
+    duration = float(d["duration"])
+    if not duration > 0:
+        raise ValueError(f"duration must be positive, got {d['duration']!r}")
+    audio = Path(d["audio_filepath"])
+    return Utterance(
+        audio_filepath=str(audio if audio.is_absolute() else root / audio),
+        duration=duration,
+        text=str(d.get("text", "")),
+        speaker=d.get("speaker"),
+    )
+
+
+def write_manifest(path: str | Path, utts: Sequence[Utterance]) -> None:
+    """Write utterances as JSONL (the speaker key only when known)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for u in utts:
+            d = {
+                "audio_filepath": u.audio_filepath,
+                "duration": round(u.duration, 4),
+                "text": u.text,
+            }
+            if u.speaker is not None:
+                d["speaker"] = u.speaker
+            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+
+
+class SpeechDataset(torch.utils.data.Dataset):
+    """Item i -> (waveform (S,), token ids (L,), i); unreadable audio -> None.
+
+    Speed perturbation picks its factor from (seed, epoch, i), so a resumed run
+    sees exactly the same audio whatever the number of workers.
+    """
+
+    def __init__(
+        self,
+        utts: Sequence[Utterance],
+        tokenizer: CharTokenizer,
+        speed_factors: Sequence[float] = (),
+        seed: int = 0,
+    ):
+        self.utts, self.tokenizer = list(utts), tokenizer
+        self.speed_factors = list(speed_factors)
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, i: int):
+        utt = self.utts[i]
+        try:
+            wav = torch.from_numpy(load_audio(utt.audio_filepath))
+        except AudioError as err:
+            log.warning("skipped utterance: %s", err)
+            return None
+        if self.speed_factors:
+            factor = random.Random(f"{self.seed}/{self.epoch}/{i}").choice(
+                self.speed_factors
+            )
+            wav = speed_perturb(wav, factor)
+        return wav, torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long), i
+
+
+def speed_perturb(wav: torch.Tensor, factor: float) -> torch.Tensor:
+    """Play ``wav`` ``factor`` times faster (pitch moves too, as in Kaldi)."""
+    if factor == 1.0:
+        return wav
+    # resampling from SR*factor to SR shortens the signal by ``factor``
+    orig = int(round(SAMPLE_RATE * factor / 100)) * 100
+    return torchaudio.functional.resample(wav, orig, SAMPLE_RATE)
+
+
+@dataclass
+class Batch:
+    wavs: torch.Tensor  # (B, S) float32, zero-padded
+    wav_lens: torch.Tensor  # (B,)
+    targets: torch.Tensor  # (B, L) long, zero-padded
+    target_lens: torch.Tensor  # (B,)
+    indices: list[int]
+
+    def to(self, device: torch.device) -> Batch:
+        nb = device.type == "cuda"
+        return Batch(
+            self.wavs.to(device, non_blocking=nb),
+            self.wav_lens.to(device, non_blocking=nb),
+            self.targets.to(device, non_blocking=nb),
+            self.target_lens.to(device, non_blocking=nb),
+            self.indices,
+        )
+
+    def pin_memory(self) -> Batch:
+        return Batch(
+            self.wavs.pin_memory(),
+            self.wav_lens.pin_memory(),
+            self.targets.pin_memory(),
+            self.target_lens.pin_memory(),
+            self.indices,
+        )
+
+
+def collate(items: list) -> Batch | None:
+    """Pad waveforms and targets of the readable items; None if none is readable."""
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
+    wavs, targets, indices = zip(*items)
+    return Batch(
+        wavs=torch.nn.utils.rnn.pad_sequence(list(wavs), batch_first=True),
+        wav_lens=torch.tensor([len(w) for w in wavs]),
+        targets=torch.nn.utils.rnn.pad_sequence(list(targets), batch_first=True),
+        target_lens=torch.tensor([len(t) for t in targets]),
+        indices=list(indices),
+    )
+
+
+class DurationBatchSampler(torch.utils.data.Sampler):
+    """Batches of similar duration, capped in total audio seconds and in size.
+
+    Utterances are sorted by duration and cut into batches; each epoch the order
+    of batches is shuffled with (seed, epoch), except in the first epoch when
+    ``sortagrad`` keeps them short-to-long. ``start_batch`` skips batches already
+    trained on when an interrupted epoch resumes.
+    """
+
+    def __init__(
+        self,
+        durations: Sequence[float],
+        max_seconds: float,
+        max_size: int = 0,
+        shuffle: bool = True,
+        sortagrad: bool = False,
+        seed: int = 0,
+    ):
+        self.max_seconds, self.max_size = max_seconds, max_size
+        self.shuffle, self.sortagrad, self.seed = shuffle, sortagrad, seed
+        self.epoch, self.start_batch = 0, 0
+        self.batches = self._make_batches(np.asarray(durations, dtype=float))
+
+    def _make_batches(self, durations: np.ndarray) -> list[list[int]]:
+        batches, current, seconds = [], [], 0.0
+        for i in np.argsort(durations, kind="stable").tolist():
+            full = self.max_size and len(current) >= self.max_size
+            if current and (seconds + durations[i] > self.max_seconds or full):
+                batches.append(current)
+                current, seconds = [], 0.0
+            current.append(i)
+            seconds += durations[i]
+        if current:
+            batches.append(current)
+        return batches
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def epoch_batches(self) -> list[list[int]]:
+        order = list(range(len(self.batches)))
+        if self.shuffle and not (self.sortagrad and self.epoch == 0):
+            random.Random(self.seed * 100003 + self.epoch).shuffle(order)
+        return [self.batches[k] for k in order]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.epoch_batches()[self.start_batch :]
+
+    def __len__(self) -> int:
+        return len(self.batches) - self.start_batch

@@ -1,0 +1,123 @@
+"""Log-mel filterbank frames and global mean/variance normalisation (the frontend)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio
+from torch import nn
+
+from asr.audio import SAMPLE_RATE
+
+
+@dataclass
+class FeatureConfig:
+    sample_rate: int = SAMPLE_RATE
+    n_mels: int = 80
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+
+    @property
+    def win_length(self) -> int:
+        return int(round(self.sample_rate * self.win_ms / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+
+class LogMel(nn.Module):
+    """Waveforms -> natural-log mel energies.
+
+    Frames are not centred, so every frame sees only real samples of its own
+    utterance: padding a batch never changes the frames of a shorter member.
+    """
+
+    def __init__(self, cfg: FeatureConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=cfg.sample_rate,
+            n_fft=cfg.n_fft,
+            win_length=cfg.win_length,
+            hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels,
+            center=False,
+            power=2.0,
+        )
+
+    def frame_lens(self, wav_lens: torch.Tensor) -> torch.Tensor:
+        """Number of frames for each waveform length (at least 1)."""
+        # torch.stft frames span n_fft samples (the window is centred inside)
+        n = (
+            torch.div(
+                wav_lens - self.cfg.n_fft, self.cfg.hop_length, rounding_mode="floor"
+            )
+            + 1
+        )
+        return n.clamp(min=1)
+
+    def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
+        """wavs: shape = (B, S) float; wav_lens: (B,) -> feats (B, T, n_mels), (B,)."""
+        short = self.cfg.n_fft - wavs.shape[1]
+        if short > 0:
+            wavs = nn.functional.pad(wavs, (0, short))
+        feats = self.mel(wavs.float()).clamp(min=1e-10).log()  # (B, n_mels, T)
+        return feats.transpose(1, 2), self.frame_lens(wav_lens)
+
+
+class GlobalCMVN(nn.Module):
+    """(x - mean) / std with corpus-level statistics stored as buffers."""
+
+    def __init__(self, n_mels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_mels))
+        self.register_buffer("std", torch.ones(n_mels))
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp(min=1e-5))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return (feats - self.mean) / self.std
+
+
+class Frontend(nn.Module):
+    """LogMel + GlobalCMVN, always computed in float32 (even under autocast)."""
+
+    def __init__(self, cfg: FeatureConfig):
+        super().__init__()
+        self.logmel = LogMel(cfg)
+        self.cmvn = GlobalCMVN(cfg.n_mels)
+
+    def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
+        with torch.autocast(wavs.device.type, enabled=False):
+            feats, feat_lens = self.logmel(wavs, wav_lens)
+            return self.cmvn(feats), feat_lens
+
+
+def compute_cmvn_stats(
+    waveforms: Iterable[np.ndarray], cfg: FeatureConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std of log-mel frames over a corpus. Returns two (n_mels,) tensors."""
+    logmel = LogMel(cfg)
+    total = torch.zeros(cfg.n_mels, dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    n_frames = 0
+    with torch.no_grad():
+        for wav in waveforms:
+            x = torch.from_numpy(wav).unsqueeze(0)
+            feats, _ = logmel(x, torch.tensor([x.shape[1]]))
+            f = feats[0].double()
+            total += f.sum(0)
+            total_sq += (f * f).sum(0)
+            n_frames += f.shape[0]
+    if n_frames == 0:
+        raise ValueError("cannot compute feature statistics from no audio")
+    mean = total / n_frames
+    std = (total_sq / n_frames - mean * mean).clamp(min=1e-10).sqrt()
+    return mean.float(), std.float()

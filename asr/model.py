@@ -1,0 +1,131 @@
+"""The acoustic model: frontend -> conv x4 subsampling -> packed BiLSTMs -> CTC head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from asr.features import FeatureConfig, Frontend
+
+
+@dataclass
+class ModelConfig:
+    conv_channels: int = 32
+    hidden_size: int = 256
+    n_layers: int = 3
+    dropout: float = 0.1
+    layer_norm: bool = True  # LayerNorm between recurrent layers (per frame)
+    blank_bias: float = 0.0  # initial bias of the blank logit
+
+
+class ConvSubsampling(nn.Module):
+    """Two 3x3 stride-2 convolutions over (time, mel): time and frequency / 4.
+
+    No padding in time, so each output frame depends only on real input frames.
+    """
+
+    def __init__(self, n_mels: int, channels: int):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2),
+            nn.ReLU(),
+        )
+        self.out_dim = channels * self.out_lens(torch.tensor(n_mels)).item()
+
+    @staticmethod
+    def out_lens(lens: torch.Tensor) -> torch.Tensor:
+        return ((lens - 1) // 2 - 1) // 2
+
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """feats: shape = (B, T, F) -> (B, T', C * F'), lens (B,).
+
+        T' = ((T - 1) // 2 - 1) // 2."""
+        if feats.shape[1] < 7:  # the shortest input that yields one frame
+            feats = nn.functional.pad(feats, (0, 0, 0, 7 - feats.shape[1]))
+        x = self.conv(feats.unsqueeze(1))  # (B, C, T', F')
+        b, c, t, f = x.shape
+        x = x.permute(0, 2, 1, 3).reshape(b, t, c * f)
+        return x, self.out_lens(feat_lens).clamp(min=1)
+
+
+class BiLSTMEncoder(nn.Module):
+    """A stack of bidirectional LSTMs over one packed sequence.
+
+    Layers are separate nn.LSTMs so that LayerNorm and dropout can act between them
+    on the packed data, which holds only real frames: padding never leaks in.
+    """
+
+    def __init__(self, input_size: int, cfg: ModelConfig):
+        super().__init__()
+        sizes = [input_size] + [2 * cfg.hidden_size] * (cfg.n_layers - 1)
+        self.layers = nn.ModuleList(
+            nn.LSTM(n, cfg.hidden_size, batch_first=True, bidirectional=True)
+            for n in sizes
+        )
+        norm = nn.LayerNorm if cfg.layer_norm else lambda n: nn.Identity()
+        self.norms = nn.ModuleList(norm(2 * cfg.hidden_size) for _ in sizes)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out_dim = 2 * cfg.hidden_size
+
+    def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+        """x: shape = (B, T, D), lens (B,) -> (B, T, 2H); frames past lens are 0."""
+        packed = pack_padded_sequence(
+            x, lens.cpu(), batch_first=True, enforce_sorted=False
+        )
+        for lstm, norm in zip(self.layers, self.norms):
+            packed, _ = lstm(packed)
+            packed = _map_packed(packed, lambda d, n=norm: self.dropout(n(d)))
+        out, _ = pad_packed_sequence(packed, batch_first=True, total_length=x.shape[1])
+        return out
+
+
+class CTCHead(nn.Module):
+    def __init__(self, d_in: int, vocab_size: int, blank_bias: float):
+        super().__init__()
+        self.proj = nn.Linear(d_in, vocab_size)
+        with torch.no_grad():
+            self.proj.bias[0] = blank_bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> log-probs (B, T, V), float32."""
+        return self.proj(x).float().log_softmax(dim=-1)
+
+
+class ASRModel(nn.Module):
+    """16 kHz waveforms -> CTC log-probs. Owns its frontend (features + CMVN)."""
+
+    def __init__(self, cfg: ModelConfig, feature_cfg: FeatureConfig, vocab_size: int):
+        super().__init__()
+        self.cfg, self.feature_cfg, self.vocab_size = cfg, feature_cfg, vocab_size
+        self.frontend = Frontend(feature_cfg)
+        self.subsampling = ConvSubsampling(feature_cfg.n_mels, cfg.conv_channels)
+        self.encoder = BiLSTMEncoder(self.subsampling.out_dim, cfg)
+        self.head = CTCHead(self.encoder.out_dim, vocab_size, cfg.blank_bias)
+
+    def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
+        """wavs: shape = (B, S), wav_lens (B,) -> log_probs (B, T', V), lens (B,)."""
+        feats, feat_lens = self.frontend(wavs, wav_lens)
+        return self.forward_features(feats, feat_lens)
+
+    def forward_features(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """Normalised feats (B, T, F) -> log_probs (B, T', V), out_lens (B,)."""
+        x, lens = self.subsampling(feats, feat_lens)
+        return self.head(self.encoder(x, lens)), lens
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def _map_packed(packed: PackedSequence, fn) -> PackedSequence:
+    """Apply a per-frame function to the real frames of a packed sequence."""
+    return PackedSequence(
+        fn(packed.data),
+        packed.batch_sizes,
+        packed.sorted_indices,
+        packed.unsorted_indices,
+    )

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# AN4 recipe: prepare -> statistics -> train -> evaluate.
+#   bash recipes/an4/run.sh                      # all stages
+#   bash recipes/an4/run.sh --stage 3 --stop-stage 3 trainer.epochs=10   # one stage
+# Extra arguments are Hydra overrides for the training stage.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+stage=1
+stop_stage=4
+an4=${AN4:-../shared/data/an4}
+data=data/an4
+exp=${EXP:-exp/an4}
+while [[ $# -gt 0 && $1 == --* ]]; do
+    case $1 in
+        --stage) stage=$2; shift 2 ;;
+        --stop-stage) stop_stage=$2; shift 2 ;;
+        --an4) an4=$2; shift 2 ;;
+        --exp) exp=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+PY=${PY:-.venv/bin/python}
+ASR=${ASR:-.venv/bin/asr}
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+    echo "stage 1: manifests from $an4 (8 training speakers held out as dev)"
+    $PY recipes/an4/prepare.py --an4 "$an4" --out $data
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+    echo "stage 2: feature statistics of the training manifest"
+    mkdir -p "$exp"
+    $ASR stats $data/train.jsonl --output "$exp/cmvn.pt"
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+    echo "stage 3: training (resumes if $exp/last.state.pt exists)"
+    resume=false
+    [ -f "$exp/last.state.pt" ] && resume=true
+    start=$SECONDS
+    $PY -m asr.train --config-name an4 \
+        data.train_manifest=$data/train.jsonl data.dev_manifest=$data/dev.jsonl \
+        data.cmvn_stats="$exp/cmvn.pt" trainer.out_dir="$exp" \
+        trainer.resume=$resume "$@"
+    echo "training took $((SECONDS - start)) s" | tee -a "$exp/train.time"
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+    echo "stage 4: evaluation of the best checkpoint (greedy decoding)"
+    for set in dev test; do
+        [ -f $data/$set.jsonl ] || continue
+        $ASR evaluate $data/$set.jsonl --model "$exp/best.pt" \
+            --report "$exp/$set.report.tsv"
+    done
+fi

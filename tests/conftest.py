@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.checkpoint import default_model_path
+from asr.data import Utterance, write_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIPS = default_model_path().parent / "clips"
+TEST_DATA = Path(__file__).parent / "data"
+SHARED_AN4 = ROOT.parent / "shared" / "data" / "an4"
+
+torch.set_num_threads(2)
+
+
+def clip_rows() -> list[tuple[Path, str]]:
+    """The bundled real AN4 clips with their reference transcripts."""
+    rows = (CLIPS / "references.tsv").read_text().splitlines()
+    return [(CLIPS / name, text) for name, text in (r.split("\t") for r in rows)]
+
+
+@pytest.fixture
+def an4_manifest(tmp_path: Path) -> Path:
+    """A manifest of the bundled AN4 clips (relative paths, as users write them)."""
+    import soundfile as sf
+
+    utts = []
+    for path, text in clip_rows():
+        info = sf.info(str(path))
+        utts.append(Utterance(str(path), info.frames / info.samplerate, text, "an4"))
+    out = tmp_path / "clips.jsonl"
+    write_manifest(out, utts)
+    return out

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from asr.cli import main
+from asr.metrics import score
+from tests.conftest import ROOT, TEST_DATA, clip_rows
+
+
+def test_transcribe_prints_a_line_per_file_and_skips_bad_ones(tmp_path, capsys):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    rows = clip_rows()
+    files = [str(p) for p, _ in rows[:2]] + [str(bad)] + [str(p) for p, _ in rows[2:]]
+    code = main(["transcribe", *files])
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert [ln.split("\t")[0] for ln in lines] == [f for f in files if f != str(bad)]
+    assert "broken.wav" in err and "1 file(s) failed" in err
+    hyps = [ln.split("\t")[1] for ln in lines]
+    # the bundled model must really recognise the bundled (held-out speaker) clips
+    assert score([t for _, t in rows], hyps).wer <= 0.35
+
+
+def test_transcribe_json_and_txt_to_output_dir(tmp_path, capsys):
+    (path, _), *_ = clip_rows()
+    digit = TEST_DATA / "7_lucas_1.wav"  # 8 kHz WAV: resampled on the way in
+    assert (
+        main(
+            [
+                "transcribe",
+                str(path),
+                str(digit),
+                "--format",
+                "json",
+                "--output-dir",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == ""
+    doc = json.loads((tmp_path / "o" / f"{path.stem}.json").read_text())
+    assert set(doc) >= {"text", "duration"} and doc["duration"] > 0.3
+    assert json.loads((tmp_path / "o" / "7_lucas_1.json").read_text())["text"] != ""
+    assert main(["transcribe", str(path), "--output-dir", str(tmp_path / "t")]) == 0
+    assert (tmp_path / "t" / f"{path.stem}.txt").read_text().strip() == doc["text"]
+
+
+def test_evaluate_prints_wer_and_writes_report(an4_manifest, tmp_path, capsys):
+    report = tmp_path / "r.tsv"
+    assert main(["evaluate", str(an4_manifest), "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "WER:" in out and "CER:" in out
+    with open(report) as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    assert len(rows) == len(clip_rows())
+    refs = {t for _, t in clip_rows()}
+    assert {r["reference"] for r in rows} == refs
+    for r in rows:
+        assert int(r["word_errors"]) == sum(
+            int(r[k]) for k in ("substitutions", "deletions", "insertions")
+        )
+
+
+def test_missing_model_is_one_clear_error(tmp_path, capsys):
+    (path, _), *_ = clip_rows()
+    assert main(["transcribe", str(path), "--model", str(tmp_path / "x.pt")]) == 2
+    assert "x.pt: no such checkpoint file" in capsys.readouterr().err
+
+
+def test_info_and_demo(capsys):
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["parameters"] > 1_000_000 and info["vocabulary"][0] == "<blank>"
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for _, ref in clip_rows():
+        assert f"reference:  {ref}" in out
+
+
+@pytest.mark.slow
+def test_console_entry_point_runs():
+    (path, _), *_ = clip_rows()
+    proc = subprocess.run(
+        [sys.executable, "-m", "asr", "transcribe", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(str(path) + "\t")

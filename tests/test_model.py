@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import torch
+
+from asr.features import FeatureConfig
+from asr.model import ASRModel, ConvSubsampling, ModelConfig
+
+
+def small_model(**kw) -> ASRModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(conv_channels=8, hidden_size=32, n_layers=3, dropout=0.3, **kw)
+    return ASRModel(cfg, FeatureConfig(), vocab_size=12).eval()
+
+
+def test_output_shapes_and_lengths():
+    model = small_model()
+    wavs = torch.randn(2, 16000)
+    log_probs, lens = model(wavs, torch.tensor([16000, 9000]))
+    # 97 feature frames -> ((97 - 1) // 2 - 1) // 2 = 23 encoder frames
+    assert log_probs.shape == (2, 23, 12)
+    assert lens.tolist() == [23, ConvSubsampling.out_lens(torch.tensor(53)).item()]
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2, 23))
+
+
+def test_outputs_do_not_depend_on_padding():
+    model = small_model()
+    wav = torch.randn(1, 11000)
+    alone, n = model(wav, torch.tensor([11000]))
+    padded = torch.cat([wav, 0.5 * torch.randn(1, 7000)], dim=1)
+    with_pad, n2 = model(padded, torch.tensor([11000]))
+    assert n.tolist() == n2.tolist()
+    torch.testing.assert_close(with_pad[:, : n[0]], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_outputs_do_not_depend_on_batch_neighbours():
+    model = small_model()
+    gen = torch.Generator().manual_seed(1)
+    target = torch.randn(8000, generator=gen)
+    alone, n = model(target[None], torch.tensor([8000]))
+    for others in ([4000], [16000, 3000], [12000, 8000, 20000]):
+        wavs = [torch.randn(k, generator=gen) for k in others] + [target]
+        lens = torch.tensor([len(w) for w in wavs])
+        batch = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
+        out, out_lens = model(batch, lens)
+        assert out_lens[-1] == n[0]
+        torch.testing.assert_close(out[-1, : n[0]], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_dropout_only_in_training_and_depth_width_configurable():
+    model = small_model()
+    assert len(model.encoder.layers) == 3
+    assert model.encoder.layers[0].hidden_size == 32
+    wav, lens = torch.randn(1, 8000), torch.tensor([8000])
+    torch.testing.assert_close(model(wav, lens)[0], model(wav, lens)[0])
+    model.train()
+    assert not torch.allclose(model(wav, lens)[0], model(wav, lens)[0])
+
+
+def test_very_short_input_still_gives_one_frame():
+    log_probs, lens = small_model()(torch.randn(1, 200), torch.tensor([200]))
+    assert lens.tolist() == [1] and log_probs.shape[1] >= 1

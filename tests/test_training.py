@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from asr.augment import AugmentConfig
+from asr.checkpoint import load_model, safe_load
+from asr.data import collate
+from asr.model import ModelConfig
+from asr.training import (
+    DataConfig,
+    OptimConfig,
+    TrainConfig,
+    Trainer,
+    TrainerConfig,
+    fit,
+)
+
+
+def tiny_config(manifest, out_dir, epochs: int, augment: bool) -> TrainConfig:
+    aug = (
+        AugmentConfig(specaug_start_epoch=1)
+        if augment
+        else AugmentConfig(speed_factors=[], freq_masks=0, time_masks=0)
+    )
+    return TrainConfig(
+        model=ModelConfig(conv_channels=8, hidden_size=64, n_layers=2, dropout=0.1),
+        data=DataConfig(
+            train_manifest=str(manifest),
+            dev_manifest=str(manifest),
+            max_batch_seconds=6.0,
+            max_batch_size=2,
+        ),
+        optim=OptimConfig(lr=3e-3, warmup_steps=5),
+        augment=aug,
+        trainer=TrainerConfig(
+            out_dir=str(out_dir), epochs=epochs, seed=7, device="cpu", progress=False
+        ),
+    )
+
+
+def dataset_loss(trainer: Trainer) -> float:
+    """Mean CTC loss per utterance over the training clips, eval mode."""
+    trainer.model.eval()
+    batch = collate([trainer.dataset[i] for i in range(len(trainer.dataset))])
+    with torch.no_grad():
+        log_probs, lens = trainer.model(batch.wavs, batch.wav_lens)
+        loss = torch.nn.functional.ctc_loss(
+            log_probs.transpose(0, 1),
+            batch.targets,
+            lens,
+            batch.target_lens,
+            reduction="sum",
+            zero_infinity=True,
+        )
+    return loss.item() / len(batch.indices)
+
+
+def test_overfit_real_clips_loss_falls(an4_manifest, tmp_path):
+    cfg = tiny_config(an4_manifest, tmp_path / "run", epochs=40, augment=False)
+    cfg.data.max_batch_seconds, cfg.data.max_batch_size = 30.0, 0  # one batch
+    cfg.optim.lr = 5e-3
+    trainer = Trainer(cfg)
+    before = dataset_loss(trainer)
+    best = trainer.fit()
+    after = dataset_loss(trainer)
+    assert before > 100  # an untrained model: ~T * log(V) per utterance
+    assert after < 0.25 * before, (before, after)
+    model, tok, meta = load_model(best)
+    assert meta["epochs_trained"] >= 1 and 0 <= meta["dev_wer"] <= 1.5
+    assert safe_load(tmp_path / "run" / "last.state.pt")["progress"]["epoch"] == 40
+
+
+class StopAt:
+    def __init__(self, step: int):
+        self.step = step
+
+    def __call__(self, trainer: Trainer) -> None:
+        if trainer.progress.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(an4_manifest, tmp_path):
+    straight = tiny_config(an4_manifest, tmp_path / "a", epochs=3, augment=True)
+    fit(straight)
+    broken = tiny_config(an4_manifest, tmp_path / "b", epochs=3, augment=True)
+    with pytest.raises(KeyboardInterrupt):
+        fit(broken, on_step=StopAt(5))  # mid-way through the 2nd epoch (3 batches)
+    state = safe_load(tmp_path / "b" / "last.state.pt")
+    assert state["progress"]["epoch"] == 1 and state["progress"]["step_in_epoch"] == 2
+    broken.trainer.resume = True
+    fit(broken)
+    a = load_model(tmp_path / "a" / "last.pt")[0].state_dict()
+    b = load_model(tmp_path / "b" / "last.pt")[0].state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
