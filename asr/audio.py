@@ -7,8 +7,10 @@ is the fallback for anything else. This is the only module that reads audio file
 from __future__ import annotations
 
 import io
+import re
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,57 @@ def decode_audio_bytes(blob: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarra
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise AudioError(f"<stdin>: not a readable audio stream ({err})") from None
     return _to_mono_16k(data, rate, sample_rate, "<stdin>")
+
+
+def audio_duration(path: str | os.PathLike) -> float | None:
+    """Duration in seconds from the header, without decoding; None if unknown."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+    return info.frames / info.samplerate if info.samplerate else None
+
+
+def stream_audio(
+    path: str | os.PathLike, block_seconds: float = 10.0, sample_rate: int = SAMPLE_RATE
+) -> Iterator[np.ndarray]:
+    """Yield a long file as consecutive float32 mono blocks at ``sample_rate``.
+
+    Memory stays bounded by the block size whatever the file length. Formats that
+    soundfile cannot stream are decoded whole by ``load_audio`` and then cut.
+    """
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        wav = load_audio(path, sample_rate)
+        step = int(block_seconds * sample_rate)
+        for k in range(0, len(wav), step):
+            yield wav[k : k + step]
+        return
+    import soxr
+
+    stream = soxr.ResampleStream(
+        info.samplerate, sample_rate, 1, dtype="float32", quality="HQ"
+    )
+    blocksize = max(1, int(block_seconds * info.samplerate))
+    try:
+        blocks = sf.blocks(
+            str(path), blocksize=blocksize, dtype="float32", always_2d=True
+        )
+        for block in blocks:
+            mono = np.nan_to_num(block.mean(axis=1), nan=0.0, posinf=1.0, neginf=-1.0)
+            out = (
+                mono if info.samplerate == sample_rate else stream.resample_chunk(mono)
+            )
+            if len(out):
+                yield out.astype(np.float32, copy=False)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(f"{path}: the audio stream is corrupt ({err})") from None
+    if info.samplerate != sample_rate:
+        tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        if len(tail):
+            yield tail.astype(np.float32, copy=False)
 
 
 def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
@@ -94,4 +147,8 @@ def _to_mono_16k(data: np.ndarray, rate: int, sample_rate: int, name: str):
 
 
 def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    """The library's reason, without its own "Error opening '<path>': " prefix."""
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__
+    return re.sub(r"^Error opening .*?: ", "", text.splitlines()[0])

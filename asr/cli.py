@@ -1,21 +1,41 @@
-"""The `asr` command: transcribe | evaluate | stats | info."""
+"""The `asr` command: transcribe, evaluate, lm, tune-decoder, stats, info, demo."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import sys
 from pathlib import Path
 
-from asr.audio import load_audio
-from asr.checkpoint import CheckpointError, atomic_save, default_model_path, load_model
+from asr.audio import AudioError, decode_audio_bytes
+from asr.checkpoint import CheckpointError, default_model_path, load_model
 from asr.data import ManifestError, read_manifest
-from asr.features import FeatureConfig, compute_cmvn_stats
+from asr.decoding import DecodingOptions
 from asr.metrics import score
+from asr.output import FORMATS, render, write_outputs
 from asr.training import pick_device
-from asr.transcribe import transcribe_files
+from asr.transcribe import Transcriber, Transcript
+
+AUDIO_EXTENSIONS = {
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".sph",
+    ".nist",
+    ".aif",
+    ".aiff",
+    ".m4a",
+    ".aac",
+    ".mp4",
+    ".webm",
+    ".wma",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         return args.func(args)
-    except (CheckpointError, ManifestError, FileNotFoundError) as err:
+    except (
+        CheckpointError,
+        ManifestError,
+        AudioError,
+        ValueError,
+        FileNotFoundError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -36,20 +62,26 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transcribe", help="transcribe audio files")
     p.add_argument(
-        "files", nargs="+", help="audio files (wav, flac, ogg, mp3, sph, ...)"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="audio files, folders (searched recursively), JSONL manifests, "
+        "or - for a WAV on standard input",
     )
     _model_args(p)
-    p.add_argument("--format", choices=["txt", "json"], default="txt")
+    _decoding_args(p)
+    p.add_argument("--format", default="txt", choices=[*FORMATS, "all"])
     p.add_argument(
         "--output-dir",
         type=Path,
-        help="write <stem>.txt/.json here instead of printing",
+        help="write <stem>.<format> files here instead of printing",
     )
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("evaluate", help="WER/CER of a model on a JSONL manifest")
     p.add_argument("manifest", type=Path)
     _model_args(p)
+    _decoding_args(p)
     p.add_argument(
         "--report",
         type=Path,
@@ -57,18 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("stats", help="feature mean/std of a training manifest")
-    p.add_argument("manifest", type=Path)
-    p.add_argument("--output", type=Path, required=True)
-    p.set_defaults(func=cmd_stats)
+    from asr.cli_tools import add_tool_commands
 
-    p = sub.add_parser("demo", help="transcribe the bundled AN4 clips")
-    _model_args(p)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("info", help="describe a model checkpoint")
-    _model_args(p)
-    p.set_defaults(func=cmd_info)
+    add_tool_commands(sub, _model_args, _decoding_args)
     return ap
 
 
@@ -79,80 +102,170 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="checkpoint (default: the bundled AN4 model)",
     )
-    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
     p.add_argument(
         "--batch-seconds",
         type=float,
         default=120.0,
         help="padded audio seconds per inference batch",
     )
+    p.add_argument(
+        "--max-segment-seconds",
+        type=float,
+        default=30.0,
+        help="longer files are cut at pauses into pieces this long",
+    )
 
 
-def _load(args):
-    return load_model(args.model or default_model_path(), pick_device(args.device))
+def _decoding_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("decoding")
+    g.add_argument(
+        "--decoding-config",
+        type=Path,
+        help="JSON decoding options (e.g. from asr tune-decoder); "
+        "the flags below override it",
+    )
+    g.add_argument("--decoder", choices=["greedy", "beam"])
+    g.add_argument("--beam-size", type=int)
+    g.add_argument("--lm", help="word n-gram LM (ARPA, or KenLM binary with --lexicon)")
+    g.add_argument("--lexicon", help="lexicon file: 'word w o r d |' per line")
+    g.add_argument("--lm-weight", type=float)
+    g.add_argument("--word-bonus", type=float, dest="word_score")
+    g.add_argument("--word-timestamps", action="store_true", default=None)
+
+
+def decoding_options(args) -> DecodingOptions:
+    """Options from --decoding-config, overridden by explicit flags."""
+    opts = (
+        DecodingOptions.from_file(args.decoding_config)
+        if args.decoding_config
+        else DecodingOptions()
+    )
+    flags = {
+        k: getattr(args, k)
+        for k in (
+            "decoder",
+            "beam_size",
+            "lm",
+            "lexicon",
+            "lm_weight",
+            "word_score",
+            "word_timestamps",
+        )
+        if getattr(args, k, None) is not None
+    }
+    if (flags.get("lm") or flags.get("lexicon")) and "decoder" not in flags:
+        flags["decoder"] = "beam"  # an LM or lexicon only makes sense with beam search
+    return dataclasses.replace(opts, **flags)
+
+
+def load_transcriber(args, options: DecodingOptions | None = None) -> Transcriber:
+    model, tokenizer, _ = load_model(
+        args.model or default_model_path(), pick_device(args.device)
+    )
+    return Transcriber(
+        model,
+        tokenizer,
+        options or decoding_options(args),
+        args.batch_seconds,
+        args.max_segment_seconds,
+    )
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Files as given; folders -> their audio files (recursive, sorted);
+    *.jsonl -> the manifest's audio paths; '-' stays (standard input)."""
+    out: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if item == "-":
+            out.append(item)
+        elif path.is_dir():
+            out += sorted(
+                str(p)
+                for p in path.rglob("*")
+                if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+            )
+        elif path.suffix == ".jsonl":
+            out += [u.audio_filepath for u in read_manifest(path)]
+        else:
+            out.append(item)
+    return out
+
+
+def _transcripts(tr: Transcriber, inputs: list[str]):
+    files = [i for i in inputs if i != "-"]
+    results = tr.transcribe_files(files)
+    for item in inputs:
+        if item == "-":
+            try:
+                yield tr.transcribe_array(
+                    "-", decode_audio_bytes(sys.stdin.buffer.read())
+                )
+            except AudioError as err:
+                yield Transcript("-", error=str(err))
+        else:
+            yield next(results)
 
 
 def cmd_transcribe(args) -> int:
-    model, tokenizer, _ = _load(args)
+    from tqdm import tqdm
+
+    tr = load_transcriber(args)
+    inputs = expand_inputs(args.inputs)
+    formats = list(FORMATS) if args.format == "all" else [args.format]
+    words = tr.options.word_timestamps
     n_failed = 0
-    if args.output_dir:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-    for res in transcribe_files(model, tokenizer, args.files, args.batch_seconds):
-        if res.error:
+    bar = tqdm(
+        total=len(inputs),
+        unit="file",
+        disable=len(inputs) < 10 or None,
+        file=sys.stderr,
+    )
+    for t in _transcripts(tr, inputs):
+        bar.update()
+        if t.error:
             n_failed += 1
-            print(f"error: {res.error}", file=sys.stderr)
-            continue
-        text = res.hypothesis.text
-        if args.output_dir is None:
-            print(
-                f"{res.path}\t{text}"
-                if args.format == "txt"
-                else json.dumps(
-                    {"file": res.path, "text": text, "duration": round(res.duration, 3)}
-                ),
-                flush=True,
-            )
-            continue
-        out = args.output_dir / f"{Path(res.path).stem}.{args.format}"
-        body = (
-            text + "\n"
-            if args.format == "txt"
-            else json.dumps(
-                {"text": text, "duration": round(res.duration, 3)}, indent=2
-            )
-            + "\n"
-        )
-        out.write_text(body, encoding="utf-8")
+            bar.write(f"error: {t.error}", file=sys.stderr)
+        elif args.output_dir:
+            write_outputs(t, args.output_dir, formats, words)
+        elif formats == ["txt"]:
+            print(f"{t.path}\t{t.text}", flush=True)
+        elif formats == ["json"]:  # JSON Lines: one object per input
+            print(json.dumps({"file": t.path, **t.to_dict(words)}), flush=True)
+        else:
+            for fmt in formats:
+                print(f"==> {t.path} [{fmt}] <==\n{render(t, fmt, words)}", flush=True)
+    bar.close()
     if n_failed:
-        print(f"{n_failed} file(s) failed", file=sys.stderr)
+        print(f"{n_failed} of {len(inputs)} file(s) failed", file=sys.stderr)
     return 1 if n_failed else 0
 
 
 def cmd_evaluate(args) -> int:
     utts = read_manifest(args.manifest)
-    model, tokenizer, _ = _load(args)
+    tr = load_transcriber(args)
     refs, hyps, ids, n_failed = [], [], [], 0
-    results = transcribe_files(
-        model, tokenizer, [u.audio_filepath for u in utts], args.batch_seconds
-    )
-    for utt, res in zip(utts, results):
-        if res.error:
+    for utt, t in zip(utts, tr.transcribe_files(u.audio_filepath for u in utts)):
+        if t.error:
             n_failed += 1
-            print(f"error: {res.error} (skipped)", file=sys.stderr)
+            print(f"error: {t.error} (skipped)", file=sys.stderr)
             continue
         refs.append(utt.text)
-        hyps.append(res.hypothesis.text)
+        hyps.append(t.text)
         ids.append(utt.id)
     report = score(refs, hyps)
     out = args.report or Path(f"{args.manifest.stem}.report.tsv")
-    _write_report(out, ids, report)
-    print(f"utterances: {len(refs)} (failed: {n_failed})")
+    write_report(out, ids, report)
+    print(
+        f"utterances: {len(refs)} (failed: {n_failed})  decoder: {tr.options.decoder}"
+    )
     print(f"WER: {100 * report.wer:.2f}%  CER: {100 * report.cer:.2f}%")
     print(f"report: {out}")
     return 1 if n_failed else 0
 
 
-def _write_report(path: Path, ids: list[str], report) -> None:
+def write_report(path: Path, ids: list[str], report) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")
         w.writerow(
@@ -182,63 +295,6 @@ def _write_report(path: Path, ids: list[str], report) -> None:
                     u.char_errors,
                 ]
             )
-
-
-def cmd_stats(args) -> int:
-    utts = read_manifest(args.manifest)
-    cfg = FeatureConfig()
-    mean, std = compute_cmvn_stats((load_audio(u.audio_filepath) for u in utts), cfg)
-    atomic_save(
-        {"mean": mean, "std": std, "n_mels": cfg.n_mels, "n_utterances": len(utts)},
-        args.output,
-    )
-    print(f"feature statistics of {len(utts)} utterances -> {args.output}")
-    return 0
-
-
-def cmd_demo(args) -> int:
-    clips = default_model_path().parent / "clips"
-    rows = [
-        line.split("\t")
-        for line in (clips / "references.tsv").read_text(encoding="utf-8").splitlines()
-    ]
-    model, tokenizer, meta = _load(args)
-    print(
-        f"model: {args.model or default_model_path()} "
-        f"({model.n_params() / 1e6:.1f} M parameters, "
-        f"dev WER {100 * meta.get('dev_wer', float('nan')):.1f}%)"
-    )
-    results = transcribe_files(model, tokenizer, [clips / name for name, _ in rows])
-    refs, hyps = [], []
-    for (name, ref), res in zip(rows, results):
-        hyp = res.hypothesis.text if res.hypothesis else f"<error: {res.error}>"
-        print(f"\n{name}\n  reference:  {ref}\n  recognised: {hyp}")
-        refs.append(ref)
-        hyps.append(hyp)
-    report = score(refs, hyps)
-    print(
-        f"\nWER on these {len(rows)} clips: {100 * report.wer:.1f}% "
-        f"(CER {100 * report.cer:.1f}%)"
-    )
-    return 0
-
-
-def cmd_info(args) -> int:
-    model, tokenizer, meta = _load(args)
-    meta = {k: v for k, v in meta.items() if k != "config"}
-    print(
-        json.dumps(
-            {
-                "parameters": model.n_params(),
-                "vocabulary": tokenizer.symbols,
-                "model_config": vars(model.cfg),
-                "metadata": meta,
-            },
-            indent=2,
-            default=str,
-        )
-    )
-    return 0
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from asr.features import FeatureConfig, compute_cmvn_stats
 from asr.metrics import score
 from asr.model import ASRModel, ModelConfig
 from asr.text import CharTokenizer
-from asr.transcribe import decode_batch
+from asr.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ class Trainer:
             batch_sampler=self.sampler,
             collate_fn=collate,
             num_workers=cfg.data.num_workers,
+            generator=self._loader_generator(),
             pin_memory=self.device.type == "cuda",
         )
         use_specaug = p.epoch >= cfg.augment.specaug_start_epoch
@@ -273,6 +274,14 @@ class Trainer:
             p.step_in_epoch += 1
             if on_step is not None:
                 on_step(self)
+
+    def _loader_generator(self) -> torch.Generator:
+        """A DataLoader draws its workers' base seed when an epoch starts; from its
+        own generator, so the global RNG (dropout, SpecAugment) stays in step
+        with an interrupted-and-resumed run."""
+        return torch.Generator().manual_seed(
+            self.cfg.trainer.seed * 1000 + self.progress.epoch
+        )
 
     def train_step(self, batch, use_specaug: bool) -> float:
         """One optimiser step; a non-finite loss or gradient skips the update."""
@@ -325,15 +334,18 @@ class Trainer:
             shuffle=False,
         )
         ds = SpeechDataset(utts, self.tokenizer)
+        greedy = Transcriber(self.model, self.tokenizer)
         refs, hyps = [], []
         for batch in torch.utils.data.DataLoader(
-            ds, batch_sampler=sampler, collate_fn=collate
+            ds,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            generator=self._loader_generator(),
         ):
             if batch is None:
                 continue
             for i, hyp in zip(
-                batch.indices,
-                decode_batch(self.model, self.tokenizer, batch.wavs, batch.wav_lens),
+                batch.indices, greedy.decode_batch(batch.wavs, batch.wav_lens)
             ):
                 refs.append(utts[i].text)
                 hyps.append(hyp.text)

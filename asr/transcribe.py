@@ -1,99 +1,217 @@
-"""Batched inference: waveforms or files -> hypotheses, and manifest evaluation."""
+"""Batched inference: waveforms or files -> transcripts (text, segments, words).
+
+Long files are read block by block, cut at pauses into segments of at most
+``max_segment_seconds``, decoded in batches and stitched with global times, so
+memory stays bounded whatever the file length.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.decoding import Hypothesis, greedy_decode
+from asr.alignment import align_words
+from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio, stream_audio
+from asr.decoding import DecodingOptions, Hypothesis, WordTiming, build_decoder
 from asr.model import ASRModel
 from asr.text import CharTokenizer
 
-
-@torch.inference_mode()
-def decode_batch(
-    model: ASRModel,
-    tokenizer: CharTokenizer,
-    wavs: torch.Tensor,
-    wav_lens: torch.Tensor,
-) -> list[Hypothesis]:
-    """wavs: shape = (B, S) zero-padded 16 kHz, wav_lens (B,) -> B hypotheses."""
-    device = next(model.parameters()).device
-    log_probs, out_lens = model(wavs.to(device), wav_lens.to(device))
-    return greedy_decode(log_probs.cpu(), out_lens.cpu(), tokenizer)
-
-
-def transcribe_waveforms(
-    model: ASRModel,
-    tokenizer: CharTokenizer,
-    waveforms: Sequence[np.ndarray],
-    batch_seconds: float = 120.0,
-) -> list[Hypothesis]:
-    """Transcribe waveforms in batches of similar length; results in input order."""
-    order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
-    results: list[Hypothesis | None] = [None] * len(waveforms)
-    for batch in _length_batches(order, [len(w) for w in waveforms], batch_seconds):
-        wavs = [torch.from_numpy(waveforms[i]) for i in batch]
-        padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
-        lens = torch.tensor([len(w) for w in wavs])
-        for i, hyp in zip(batch, decode_batch(model, tokenizer, padded, lens)):
-            results[i] = hyp
-    return results  # type: ignore[return-value]
+SUBSAMPLING = 4  # encoder frames per feature frame (ConvSubsampling)
 
 
 @dataclass
-class FileResult:
+class Segment:
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Transcript:
     path: str
     duration: float = 0.0
-    hypothesis: Hypothesis | None = None
+    text: str = ""
+    segments: list[Segment] = field(default_factory=list)
+    words: list[WordTiming] = field(default_factory=list)
     error: str | None = None
 
-
-def transcribe_files(
-    model: ASRModel,
-    tokenizer: CharTokenizer,
-    paths: Iterable[str | Path],
-    batch_seconds: float = 120.0,
-    files_per_chunk: int = 64,
-) -> Iterator[FileResult]:
-    """Yield one FileResult per path, in order; unreadable files carry ``error``.
-
-    Files are read ``files_per_chunk`` at a time so memory stays bounded.
-    """
-    chunk: list[str] = []
-    for path in paths:
-        chunk.append(str(path))
-        if len(chunk) == files_per_chunk:
-            yield from _transcribe_chunk(model, tokenizer, chunk, batch_seconds)
-            chunk = []
-    if chunk:
-        yield from _transcribe_chunk(model, tokenizer, chunk, batch_seconds)
+    def to_dict(self, words: bool) -> dict:
+        d = {
+            "text": self.text,
+            "duration": round(self.duration, 3),
+            "segments": [vars(s) for s in self.segments],
+        }
+        if words:
+            d["words"] = [vars(w) for w in self.words]
+        return d
 
 
-def _transcribe_chunk(model, tokenizer, paths, batch_seconds):
-    results, good, wavs = [], [], []
-    for p in paths:
-        try:
-            wav = load_audio(p)
-        except AudioError as err:
-            results.append(FileResult(p, error=str(err)))
-            continue
-        results.append(FileResult(p, duration=len(wav) / SAMPLE_RATE))
-        good.append(len(results) - 1)
-        wavs.append(wav)
-    for k, hyp in zip(
-        good, transcribe_waveforms(model, tokenizer, wavs, batch_seconds)
+class Transcriber:
+    """Model + decoder + batching policy. ``transcribe_files`` is the entry point."""
+
+    def __init__(
+        self,
+        model: ASRModel,
+        tokenizer: CharTokenizer,
+        options: DecodingOptions | None = None,
+        batch_seconds: float = 120.0,
+        max_segment_seconds: float = 30.0,
     ):
-        results[k].hypothesis = hyp
-    yield from results
+        self.model, self.tokenizer = model, tokenizer
+        self.options = options or DecodingOptions()
+        self.decoder = build_decoder(self.options, tokenizer)
+        self.batch_seconds, self.max_segment_seconds = (
+            batch_seconds,
+            max_segment_seconds,
+        )
+        self.frame_seconds = model.feature_cfg.hop_ms / 1000 * SUBSAMPLING
+        self.device = next(model.parameters()).device
+
+    @torch.inference_mode()
+    def decode_batch(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor
+    ) -> list[Hypothesis]:
+        """wavs: shape = (B, S) zero-padded 16 kHz, wav_lens (B,) -> B hypotheses."""
+        log_probs, out_lens = self.model(wavs.to(self.device), wav_lens.to(self.device))
+        log_probs, out_lens = log_probs.cpu(), out_lens.cpu()
+        hyps = [nbest[0] for nbest in self.decoder.decode(log_probs, out_lens)]
+        if self.options.word_timestamps:
+            for hyp, lp, n in zip(hyps, log_probs, out_lens.tolist()):
+                hyp.words = align_words(
+                    lp[:n], hyp.text, self.tokenizer, self.frame_seconds
+                )
+        return hyps
+
+    def transcribe_waveforms(self, waveforms: Sequence[np.ndarray]) -> list[Hypothesis]:
+        """Decode waveforms in batches of similar length; results in input order."""
+        order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
+        results: list[Hypothesis | None] = [None] * len(waveforms)
+        lengths = [len(w) for w in waveforms]
+        for batch in length_batches(order, lengths, self.batch_seconds):
+            wavs = [torch.from_numpy(waveforms[i]) for i in batch]
+            padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
+            lens = torch.tensor([lengths[i] for i in batch])
+            for i, hyp in zip(batch, self.decode_batch(padded, lens)):
+                results[i] = hyp
+        return results  # type: ignore[return-value]
+
+    def transcribe_files(
+        self, paths: Iterable[str | Path], files_per_chunk: int = 64
+    ) -> Iterator[Transcript]:
+        """One Transcript per path, in order; unreadable files carry ``error``."""
+        chunk: list[str] = []
+        for path in paths:
+            path = str(path)
+            duration = audio_duration(path)
+            if duration is not None and duration > self.max_segment_seconds:
+                yield from self._flush(chunk)
+                chunk = []
+                yield self.transcribe_long(path)
+                continue
+            chunk.append(path)
+            if len(chunk) == files_per_chunk:
+                yield from self._flush(chunk)
+                chunk = []
+        yield from self._flush(chunk)
+
+    def _flush(self, paths: list[str]) -> Iterator[Transcript]:
+        results, wavs = [], []
+        for p in paths:
+            try:
+                wavs.append(load_audio(p))
+                results.append(Transcript(p, duration=len(wavs[-1]) / SAMPLE_RATE))
+            except AudioError as err:
+                results.append(Transcript(p, error=str(err)))
+        hyps = iter(self.transcribe_waveforms(wavs))
+        for res in results:
+            if res.error is None:
+                _fill(res, [(0.0, res.duration, next(hyps))])
+        yield from results
+
+    def transcribe_long(self, path: str) -> Transcript:
+        """Stream ``path`` block by block (bounded memory) and transcribe it."""
+        return self._transcribe_stream(path, stream_audio(path))
+
+    def transcribe_array(self, name: str, wav: np.ndarray) -> Transcript:
+        """Transcribe one in-memory waveform (16 kHz), cutting it if it is long."""
+        return self._transcribe_stream(name, [wav])
+
+    def _transcribe_stream(self, name: str, blocks: Iterable[np.ndarray]) -> Transcript:
+        """Cut blocks at pauses, decode the pieces in batches, join with times."""
+        pieces: list[tuple[float, float, Hypothesis]] = []
+        pending: list[tuple[float, np.ndarray]] = []
+        budget = self.batch_seconds * SAMPLE_RATE
+        try:
+            for offset, wav in split_at_pauses(blocks, self.max_segment_seconds):
+                pending.append((offset, wav))
+                if sum(len(w) for _, w in pending) >= budget:
+                    pieces += self._decode_pieces(pending)
+                    pending = []
+            pieces += self._decode_pieces(pending)
+        except AudioError as err:
+            return Transcript(name, error=str(err))
+        res = Transcript(name, duration=pieces[-1][1] if pieces else 0.0)
+        _fill(res, pieces)
+        return res
+
+    def _decode_pieces(self, pending):
+        hyps = self.transcribe_waveforms([w for _, w in pending])
+        out = []
+        for (offset, wav), hyp in zip(pending, hyps):
+            for w in hyp.words:
+                w.start, w.end = round(w.start + offset, 3), round(w.end + offset, 3)
+            out.append((offset, offset + len(wav) / SAMPLE_RATE, hyp))
+        return out
 
 
-def _length_batches(order: list[int], lengths: list[int], batch_seconds: float):
+def _fill(res: Transcript, pieces: list[tuple[float, float, Hypothesis]]) -> None:
+    """Join decoded pieces (start, end, hypothesis) into the transcript."""
+    res.segments = [
+        Segment(round(s, 3), round(e, 3), h.text) for s, e, h in pieces if h.text
+    ]
+    res.text = " ".join(s.text for s in res.segments)
+    res.words = [w for _, _, h in pieces for w in h.words]
+
+
+def split_at_pauses(
+    blocks: Iterable[np.ndarray], max_seconds: float, sample_rate: int = SAMPLE_RATE
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Cut a stream of audio blocks into pieces of at most ``max_seconds``.
+
+    Each cut falls in the quietest 200 ms window (lowest RMS energy) of the second
+    half of the piece, which in speech is a pause between words.
+    Yields (start time in seconds, waveform).
+    """
+    limit = int(max_seconds * sample_rate)
+    buf = np.zeros(0, dtype=np.float32)
+    offset = 0
+    for block in blocks:
+        buf = np.concatenate([buf, block])
+        while len(buf) > limit:
+            cut = _quietest_point(buf[limit // 2 : limit], sample_rate) + limit // 2
+            yield offset / sample_rate, buf[:cut]
+            buf, offset = buf[cut:], offset + cut
+    if len(buf):
+        yield offset / sample_rate, buf
+
+
+def _quietest_point(wav: np.ndarray, sample_rate: int) -> int:
+    """Centre of the lowest-energy 200 ms window (10 ms steps) of ``wav``."""
+    hop, win = sample_rate // 100, sample_rate // 5
+    frames = len(wav) // hop
+    if frames * hop < win:
+        return len(wav)
+    energy = np.square(wav[: frames * hop].reshape(frames, hop)).sum(axis=1)
+    k = win // hop
+    window = np.convolve(energy, np.ones(k), mode="valid")
+    return int(window.argmin()) * hop + win // 2
+
+
+def length_batches(order: list[int], lengths: list[int], batch_seconds: float):
     """Split ``order`` (sorted by length) so padded batch audio stays under budget."""
     budget = batch_seconds * SAMPLE_RATE
     batch: list[int] = []

@@ -22,7 +22,8 @@ def test_transcribe_prints_a_line_per_file_and_skips_bad_ones(tmp_path, capsys):
     assert code == 1
     lines = out.strip().splitlines()
     assert [ln.split("\t")[0] for ln in lines] == [f for f in files if f != str(bad)]
-    assert "broken.wav" in err and "1 file(s) failed" in err
+    assert "broken.wav: not a readable audio file" in err
+    assert "1 of 6 file(s) failed" in err
     hyps = [ln.split("\t")[1] for ln in lines]
     # the bundled model must really recognise the bundled (held-out speaker) clips
     assert score([t for _, t in rows], hyps).wer <= 0.35
@@ -97,3 +98,108 @@ def test_console_entry_point_runs():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(str(path) + "\t")
+
+
+def test_folders_manifests_and_stdin(tmp_path, an4_manifest, capsys, monkeypatch):
+    import io
+    import shutil
+
+    nested = tmp_path / "audio" / "sub"
+    nested.mkdir(parents=True)
+    (path, _), *_ = clip_rows()
+    shutil.copy(path, nested / path.name)
+    shutil.copy(TEST_DATA / "3_jackson_0.wav", tmp_path / "audio" / "d.wav")
+    (tmp_path / "audio" / "notes.txt").write_text("not audio")
+    wav_bytes = (TEST_DATA / "7_lucas_1.wav").read_bytes()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(wav_bytes)))
+    code = main(["transcribe", str(tmp_path / "audio"), str(an4_manifest), "-"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    names = [ln.split("\t")[0] for ln in lines]
+    assert names[:2] == [str(tmp_path / "audio" / "d.wav"), str(nested / path.name)]
+    assert len(names) == 2 + len(clip_rows()) + 1 and names[-1] == "-"
+
+
+def test_all_formats_with_word_timestamps(tmp_path):
+    (path, ref), *_ = [r for r in clip_rows() if " " in r[1]]
+    assert (
+        main(
+            [
+                "transcribe",
+                str(path),
+                "--format",
+                "all",
+                "--word-timestamps",
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    stem = path.stem
+    assert {p.suffix for p in tmp_path.iterdir()} == {
+        ".txt",
+        ".json",
+        ".srt",
+        ".vtt",
+        ".tsv",
+    }
+    doc = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert set(doc) == {"text", "duration", "segments", "words"}
+    assert [w["word"] for w in doc["words"]] == doc["text"].split()
+    for w in doc["words"]:
+        assert 0 <= w["start"] < w["end"] <= doc["duration"] + 0.05
+        assert 0 <= w["confidence"] <= 1
+    assert (tmp_path / f"{stem}.srt").read_text().startswith("1\n00:00:00,000 --> ")
+    assert (tmp_path / f"{stem}.vtt").read_text().startswith("WEBVTT\n\n00:00.000")
+    assert (tmp_path / f"{stem}.tsv").read_text().startswith("start\tend\ttext\n0\t")
+
+
+def test_lm_build_tune_and_decode_with_the_result(tmp_path, an4_manifest, capsys):
+    lm = tmp_path / "lm.arpa"
+    assert (
+        main(["lm", "build", str(an4_manifest), "--order", "2", "--output", str(lm)])
+        == 0
+    )
+    best = tmp_path / "decoding.json"
+    assert (
+        main(
+            [
+                "tune-decoder",
+                "--manifest",
+                str(an4_manifest),
+                "--lm",
+                str(lm),
+                "--lm-weights",
+                "0,1",
+                "--word-bonuses",
+                "0,1",
+                "--output",
+                str(best),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out.count("%\n") >= 4 and "best: lm_weight=" in out
+    opts = json.loads(best.read_text())
+    assert opts["decoder"] == "beam" and opts["lm"] == str(lm)
+    report = tmp_path / "r.tsv"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(an4_manifest),
+                "--decoding-config",
+                str(best),
+                "--report",
+                str(report),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "decoder: beam" in out
+    # an LM estimated on exactly these sentences must fix most errors
+    wer = float(out.split("WER: ")[1].split("%")[0])
+    assert wer <= 10.0

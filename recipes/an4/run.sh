@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AN4 recipe: prepare -> statistics -> train -> evaluate.
+# AN4 recipe: prepare -> statistics -> train -> LM -> tune decoder -> evaluate.
 #   bash recipes/an4/run.sh                      # all stages
 #   bash recipes/an4/run.sh --stage 3 --stop-stage 3 trainer.epochs=10   # one stage
 # Extra arguments are Hydra overrides for the training stage.
@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 stage=1
-stop_stage=4
+stop_stage=6
 an4=${AN4:-../shared/data/an4}
 data=data/an4
 exp=${EXP:-exp/an4}
@@ -47,10 +47,25 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-    echo "stage 4: evaluation of the best checkpoint (greedy decoding)"
+    echo "stage 4: word 3-gram LM (modified Kneser-Ney) from the training transcripts only"
+    $ASR lm build $data/train.jsonl --order 3 --output "$exp/lm.arpa"
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+    echo "stage 5: tune LM weight and word bonus on dev"
+    $ASR tune-decoder --manifest $data/dev.jsonl --model "$exp/best.pt" \
+        --lm "$exp/lm.arpa" --output "$exp/decoding.json"
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+    echo "stage 6: evaluation of the best checkpoint: greedy, beam, beam + lexicon + LM"
     for set in dev test; do
         [ -f $data/$set.jsonl ] || continue
         $ASR evaluate $data/$set.jsonl --model "$exp/best.pt" \
-            --report "$exp/$set.report.tsv"
+            --report "$exp/$set.greedy.tsv"
+        $ASR evaluate $data/$set.jsonl --model "$exp/best.pt" --decoder beam \
+            --report "$exp/$set.beam.tsv"
+        $ASR evaluate $data/$set.jsonl --model "$exp/best.pt" \
+            --decoding-config "$exp/decoding.json" --report "$exp/$set.beam_lm.tsv"
     done
 fi

@@ -1,0 +1,168 @@
+"""`asr` sub-commands around the models: lm build, tune-decoder, stats, info, demo."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from asr.checkpoint import atomic_save, default_model_path
+from asr.data import read_manifest
+
+
+def add_tool_commands(sub, model_args, decoding_args) -> None:
+    p = sub.add_parser("lm", help="word n-gram language models")
+    lm_sub = p.add_subparsers(dest="lm_command", required=True)
+    b = lm_sub.add_parser("build", help="estimate a modified Kneser-Ney LM -> ARPA")
+    b.add_argument(
+        "sources",
+        nargs="+",
+        type=Path,
+        help="text files (one sentence a line) or JSONL manifests",
+    )
+    b.add_argument("--order", type=int, default=3)
+    b.add_argument("--output", type=Path, required=True)
+    b.set_defaults(func=cmd_lm_build)
+
+    p = sub.add_parser("tune-decoder", help="search LM weight and word bonus on dev")
+    p.add_argument("--manifest", type=Path, required=True)
+    model_args(p)
+    decoding_args(p)
+    p.add_argument("--lm-weights", default="0,0.25,0.5,0.75,1,1.5,2,3")
+    p.add_argument("--word-bonuses", default="-1,0,0.5,1,2,3")
+    p.add_argument("--output", type=Path, default=Path("decoding.json"))
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("stats", help="feature mean/std of a training manifest")
+    p.add_argument("manifest", type=Path)
+    p.add_argument("--output", type=Path, required=True)
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("info", help="describe a model checkpoint")
+    model_args(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="transcribe the bundled AN4 clips")
+    model_args(p)
+    decoding_args(p)
+    p.set_defaults(func=cmd_demo)
+
+
+def read_sentences(sources: list[Path]) -> list[str]:
+    """Normalised sentences from text files and JSONL manifests."""
+    from asr.text import normalize_text
+
+    sentences = []
+    for src in sources:
+        if src.suffix == ".jsonl":
+            sentences += [u.text for u in read_manifest(src)]
+        else:
+            sentences += src.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [s for s in map(normalize_text, sentences) if s]
+
+
+def cmd_lm_build(args) -> int:
+    from asr.lm import estimate, write_arpa
+
+    sentences = read_sentences(args.sources)
+    model = estimate(sentences, args.order)
+    write_arpa(model, args.output)
+    sizes = ", ".join(f"{n + 1}-grams: {len(p)}" for n, p in enumerate(model.probs))
+    print(f"{len(sentences)} sentences -> {args.output} ({sizes})")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from asr.cli import decoding_options, load_transcriber
+    from asr.tuning import compute_emissions, tune_decoder
+
+    base = decoding_options(args)
+    if base.decoder != "beam":
+        base = dataclasses.replace(base, decoder="beam")
+    tr = load_transcriber(args, base)
+    utts = read_manifest(args.manifest)
+    emissions = compute_emissions(tr.model, utts, args.batch_seconds)
+    result = tune_decoder(
+        emissions,
+        [u.text for u in utts],
+        tr.tokenizer,
+        base,
+        _floats(args.lm_weights),
+        _floats(args.word_bonuses),
+    )
+    print("lm_weight\tword_bonus\tWER")
+    for lm_weight, bonus, wer in result.table:
+        print(f"{lm_weight}\t{bonus}\t{100 * wer:.2f}%")
+    result.best.save(args.output)
+    print(
+        f"best: lm_weight={result.best.lm_weight} word_bonus={result.best.word_score}"
+        f" WER {100 * result.best_wer:.2f}% -> {args.output}"
+    )
+    return 0
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def cmd_stats(args) -> int:
+    from asr.audio import load_audio
+    from asr.features import FeatureConfig, compute_cmvn_stats
+
+    utts = read_manifest(args.manifest)
+    cfg = FeatureConfig()
+    mean, std = compute_cmvn_stats((load_audio(u.audio_filepath) for u in utts), cfg)
+    atomic_save(
+        {"mean": mean, "std": std, "n_mels": cfg.n_mels, "n_utterances": len(utts)},
+        args.output,
+    )
+    print(f"feature statistics of {len(utts)} utterances -> {args.output}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from asr.checkpoint import load_model
+
+    model, tokenizer, meta = load_model(args.model or default_model_path())
+    meta = {k: v for k, v in meta.items() if k != "config"}
+    print(
+        json.dumps(
+            {
+                "parameters": model.n_params(),
+                "vocabulary": tokenizer.symbols,
+                "model_config": vars(model.cfg),
+                "metadata": meta,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from asr.cli import load_transcriber
+    from asr.metrics import score
+
+    clips = default_model_path().parent / "clips"
+    rows = [
+        line.split("\t")
+        for line in (clips / "references.tsv").read_text(encoding="utf-8").splitlines()
+    ]
+    tr = load_transcriber(args)
+    print(
+        f"model: {args.model or default_model_path()} "
+        f"({tr.model.n_params() / 1e6:.1f} M parameters), decoder: {tr.options.decoder}"
+    )
+    refs, hyps = [], []
+    for (name, ref), t in zip(rows, tr.transcribe_files(clips / n for n, _ in rows)):
+        hyp = t.text if t.error is None else f"<error: {t.error}>"
+        print(f"\n{name}\n  reference:  {ref}\n  recognised: {hyp}")
+        refs.append(ref)
+        hyps.append(hyp)
+    report = score(refs, hyps)
+    print(
+        f"\nWER on these {len(rows)} clips: {100 * report.wer:.1f}% "
+        f"(CER {100 * report.cer:.1f}%)"
+    )
+    return 0

@@ -1,0 +1,40 @@
+"""Copy a trained checkpoint into the package as the default model (fp16 weights).
+
+    python scripts/bundle_model.py exp/an4/best.pt
+
+Training configuration is dropped from the metadata (paths of this machine);
+everything needed to rebuild and run the model stays.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from asr.checkpoint import default_model_path, load_model, save_model
+
+MAX_BYTES = 20 * 1024 * 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--output", type=Path, default=default_model_path())
+    args = ap.parse_args()
+    model, tok, meta = load_model(args.checkpoint)
+    cfg = meta.pop("config", {})
+    meta["train_manifest"] = Path(meta.get("train_manifest", "")).name
+    meta["training"] = {k: cfg.get(k) for k in ("model", "optim", "augment")}
+    meta["epochs_configured"] = cfg.get("trainer", {}).get("epochs")
+    save_model(args.output, model, tok, meta, half=True)
+    size = args.output.stat().st_size
+    print(
+        f"{args.output}: {size / 2**20:.1f} MiB, {model.n_params() / 1e6:.2f} M "
+        f"parameters, dev WER {100 * meta['dev_wer']:.2f}%"
+    )
+    if size > MAX_BYTES:
+        raise SystemExit(f"{args.output} is over 20 MiB: too large to bundle")
+
+
+if __name__ == "__main__":
+    main()
