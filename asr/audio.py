@@ -7,8 +7,8 @@ is the fallback for anything else. This is the only module that reads audio file
 from __future__ import annotations
 
 import io
-import re
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path

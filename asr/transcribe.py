@@ -178,25 +178,59 @@ def _fill(res: Transcript, pieces: list[tuple[float, float, Hypothesis]]) -> Non
 
 
 def split_at_pauses(
-    blocks: Iterable[np.ndarray], max_seconds: float, sample_rate: int = SAMPLE_RATE
+    blocks: Iterable[np.ndarray],
+    max_seconds: float,
+    sample_rate: int = SAMPLE_RATE,
+    min_pause: float = 0.5,
+    vad_mode: int = 2,
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """Cut a stream of audio blocks into pieces of at most ``max_seconds``.
+    """Cut a stream of audio blocks into utterance-like pieces.
 
-    Each cut falls in the quietest 200 ms window (lowest RMS energy) of the second
-    half of the piece, which in speech is a pause between words.
-    Yields (start time in seconds, waveform).
+    webrtcvad marks each 30 ms frame as speech or not; a piece ends in the middle
+    of every pause of at least ``min_pause`` seconds that follows speech, and at
+    the quietest 200 ms of its second half if it would exceed ``max_seconds``.
+    Yields (start time in seconds, waveform); nothing is dropped.
     """
-    limit = int(max_seconds * sample_rate)
+    import webrtcvad
+
+    vad = webrtcvad.Vad(vad_mode)
+    frame = sample_rate * 30 // 1000
+    limit = int(max_seconds * sample_rate) // frame * frame
+    min_frames = max(1, round(min_pause * 1000 / 30))
     buf = np.zeros(0, dtype=np.float32)
+    flags: list[bool] = []  # speech or not, per complete frame of buf
     offset = 0
     for block in blocks:
         buf = np.concatenate([buf, block])
-        while len(buf) > limit:
-            cut = _quietest_point(buf[limit // 2 : limit], sample_rate) + limit // 2
+        while (len(flags) + 1) * frame <= len(buf):
+            chunk = buf[len(flags) * frame : (len(flags) + 1) * frame]
+            pcm = (np.clip(chunk, -1, 1) * 32767).astype(np.int16).tobytes()
+            flags.append(vad.is_speech(pcm, sample_rate))
+        while True:
+            cut = _pause_cut(flags, min_frames) * frame
+            if not cut and len(buf) > limit:
+                quiet = _quietest_point(buf[limit // 2 : limit], sample_rate)
+                cut = (limit // 2 + quiet) // frame * frame
+            if not cut:
+                break
             yield offset / sample_rate, buf[:cut]
-            buf, offset = buf[cut:], offset + cut
+            buf, flags, offset = buf[cut:], flags[cut // frame :], offset + cut
     if len(buf):
         yield offset / sample_rate, buf
+
+
+def _pause_cut(flags: list[bool], min_frames: int) -> int:
+    """Frame index in the middle of the first finished pause of at least
+    ``min_frames`` that follows speech; 0 if there is none yet."""
+    seen_speech, start = False, None
+    for k, speech in enumerate(flags):
+        if speech:
+            if seen_speech and start is not None and k - start >= min_frames:
+                return (start + k) // 2
+            seen_speech, start = True, None
+        elif seen_speech and start is None:
+            start = k
+    return 0
 
 
 def _quietest_point(wav: np.ndarray, sample_rate: int) -> int:

@@ -94,3 +94,20 @@ def test_long_file_is_cut_and_stitched_with_global_times(tmp_path, transcriber):
         k = max(i for i, s in enumerate(starts) if s <= w.start)
         assert w.end <= bounds[k + 1] + 0.05, w
     assert res.words == sorted(res.words, key=lambda w: w.start)
+
+
+def test_pauses_split_real_speech_before_the_length_limit():
+    rows = clip_rows()
+    quiet = (
+        3e-4 * np.random.default_rng(3).standard_normal(int(0.8 * SAMPLE_RATE))
+    ).astype(np.float32)
+    a, b = load_audio(rows[1][0]), load_audio(rows[3][0])
+    wav = np.concatenate([a, quiet, b])
+    pieces = list(
+        split_at_pauses(
+            [wav[k : k + 4000] for k in range(0, len(wav), 4000)], max_seconds=30.0
+        )
+    )
+    assert len(pieces) == 2
+    cut = pieces[1][0]
+    assert len(a) / SAMPLE_RATE < cut < (len(a) + len(quiet)) / SAMPLE_RATE
