@@ -127,6 +127,11 @@ def _decoding_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--decoder", choices=["greedy", "beam"])
     g.add_argument("--beam-size", type=int)
+    g.add_argument(
+        "--nbest",
+        type=int,
+        help="keep N hypotheses per segment (JSON: segments[].alternatives)",
+    )
     g.add_argument("--lm", help="word n-gram LM (ARPA, or KenLM binary with --lexicon)")
     g.add_argument("--lexicon", help="lexicon file: 'word w o r d |' per line")
     g.add_argument("--lm-weight", type=float)
@@ -146,6 +151,7 @@ def decoding_options(args) -> DecodingOptions:
         for k in (
             "decoder",
             "beam_size",
+            "nbest",
             "lm",
             "lexicon",
             "lm_weight",
@@ -154,8 +160,9 @@ def decoding_options(args) -> DecodingOptions:
         )
         if getattr(args, k, None) is not None
     }
-    if (flags.get("lm") or flags.get("lexicon")) and "decoder" not in flags:
-        flags["decoder"] = "beam"  # an LM or lexicon only makes sense with beam search
+    wants_beam = flags.get("lm") or flags.get("lexicon") or flags.get("nbest", 1) > 1
+    if wants_beam and "decoder" not in flags:
+        flags["decoder"] = "beam"  # these only make sense with beam search
     return dataclasses.replace(opts, **flags)
 
 

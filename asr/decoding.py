@@ -36,6 +36,7 @@ class Hypothesis:
     tokens: list[int] = field(default_factory=list)
     score: float = 0.0  # greedy: best-path log-prob; beam: decoder score
     words: list[WordTiming] = field(default_factory=list)
+    alternatives: list[Hypothesis] = field(default_factory=list)  # n-best, 2nd on
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,13 @@ class Segment:
     start: float
     end: float
     text: str
+    alternatives: list[dict] = field(default_factory=list)  # n-best: text, score
+
+    def to_dict(self) -> dict:
+        d = {"start": self.start, "end": self.end, "text": self.text}
+        if self.alternatives:
+            d["alternatives"] = self.alternatives
+        return d
 
 
 @dataclass
@@ -43,7 +50,7 @@ class Transcript:
         d = {
             "text": self.text,
             "duration": round(self.duration, 3),
-            "segments": [vars(s) for s in self.segments],
+            "segments": [s.to_dict() for s in self.segments],
         }
         if words:
             d["words"] = [vars(w) for w in self.words]
@@ -78,7 +85,10 @@ class Transcriber:
         """wavs: shape = (B, S) zero-padded 16 kHz, wav_lens (B,) -> B hypotheses."""
         log_probs, out_lens = self.model(wavs.to(self.device), wav_lens.to(self.device))
         log_probs, out_lens = log_probs.cpu(), out_lens.cpu()
-        hyps = [nbest[0] for nbest in self.decoder.decode(log_probs, out_lens)]
+        hyps = []
+        for best, *others in self.decoder.decode(log_probs, out_lens):
+            best.alternatives = others
+            hyps.append(best)
         if self.options.word_timestamps:
             for hyp, lp, n in zip(hyps, log_probs, out_lens.tolist()):
                 hyp.words = align_words(
@@ -171,7 +181,14 @@ class Transcriber:
 def _fill(res: Transcript, pieces: list[tuple[float, float, Hypothesis]]) -> None:
     """Join decoded pieces (start, end, hypothesis) into the transcript."""
     res.segments = [
-        Segment(round(s, 3), round(e, 3), h.text) for s, e, h in pieces if h.text
+        Segment(
+            round(s, 3),
+            round(e, 3),
+            h.text,
+            [{"text": a.text, "score": round(a.score, 3)} for a in h.alternatives],
+        )
+        for s, e, h in pieces
+        if h.text
     ]
     res.text = " ".join(s.text for s in res.segments)
     res.words = [w for _, _, h in pieces for w in h.words]

@@ -57,6 +57,7 @@ class Evil:
         return (os.system, ("echo pwned > /tmp/asr_pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_malicious_pickle_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:

@@ -203,3 +203,14 @@ def test_lm_build_tune_and_decode_with_the_result(tmp_path, an4_manifest, capsys
     # an LM estimated on exactly these sentences must fix most errors
     wer = float(out.split("WER: ")[1].split("%")[0])
     assert wer <= 10.0
+
+
+def test_nbest_alternatives_in_json(capsys):
+    (path, _), *_ = [r for r in clip_rows() if len(r[1].split()) > 3]
+    assert main(["transcribe", str(path), "--nbest", "3", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (segment,) = doc["segments"]
+    alternatives = segment["alternatives"]
+    assert len(alternatives) == 2
+    assert all(a["text"] != segment["text"] for a in alternatives)
+    assert alternatives[0]["score"] >= alternatives[1]["score"]

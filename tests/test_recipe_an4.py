@@ -34,18 +34,14 @@ def fake_an4(root: Path, with_test: bool) -> None:
         (root / "etc" / f"an4_{portion}.transcription").write_text("\n".join(lines))
 
 
+def run_prepare(tmp_path: Path, dev_speakers: int) -> None:
+    args = ["--an4", tmp_path / "an4", "--out", tmp_path / "m"]
+    prepare.main([*map(str, args), "--dev-speakers", str(dev_speakers)])
+
+
 def test_prepare_holds_out_whole_speakers_and_writes_test(tmp_path):
     fake_an4(tmp_path / "an4", with_test=True)
-    prepare.main(
-        [
-            "--an4",
-            str(tmp_path / "an4"),
-            "--out",
-            str(tmp_path / "m"),
-            "--dev-speakers",
-            "1",
-        ]
-    )
+    run_prepare(tmp_path, dev_speakers=1)
     train = read_manifest(tmp_path / "m" / "train.jsonl")
     dev = read_manifest(tmp_path / "m" / "dev.jsonl")
     test = read_manifest(tmp_path / "m" / "test.jsonl")
@@ -58,16 +54,7 @@ def test_prepare_holds_out_whole_speakers_and_writes_test(tmp_path):
 
 def test_prepare_without_test_portion(tmp_path):
     fake_an4(tmp_path / "an4", with_test=False)
-    prepare.main(
-        [
-            "--an4",
-            str(tmp_path / "an4"),
-            "--out",
-            str(tmp_path / "m"),
-            "--dev-speakers",
-            "2",
-        ]
-    )
+    run_prepare(tmp_path, dev_speakers=2)
     assert not (tmp_path / "m" / "test.jsonl").exists()
     assert len(read_manifest(tmp_path / "m" / "dev.jsonl")) == 4
 
