@@ -9,7 +9,6 @@ them), then runs the CLI on each in a fresh process and reads its peak RSS.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,9 +42,9 @@ def build(path: Path, minutes: float) -> float:
 
 def run(path: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of one `asr transcribe` process."""
-    code = (
-        "import resource, sys, runpy; sys.argv = ['asr', 'transcribe', sys.argv[1]];"
-        "from asr.cli import main; rc = main(sys.argv[1:]);"
+    code = (  # the child prints its own peak RSS after transcribing
+        "import resource, sys; from asr.cli import main;"
+        "main(['transcribe', sys.argv[1]]);"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
     )
     t0 = time.perf_counter()
@@ -61,9 +60,10 @@ def run(path: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, nargs="+", default=[1.0, 20.0, 60.0, 120.0])
+    ap.add_argument(
+        "--minutes", type=float, nargs="+", default=[1.0, 20.0, 60.0, 120.0]
+    )
     args = ap.parse_args()
-    assert resource  # the child reads its own peak RSS
     with tempfile.TemporaryDirectory() as tmp:
         print("| file | audio | wall | x real time | peak RSS |")
         print("|---|---|---|---|---|")
