@@ -1,15 +1,19 @@
 """Word start/end times and confidences from CTC forced alignment.
 
-CTC emits each character as a short spike, and the last spike of a word tends to
-come before the word's acoustic end (the blank covers the tail). Word ends are
-therefore extended into the following blank frames by ``END_PAD`` seconds, and
-starts moved earlier by ``START_PAD``, never past a neighbouring token. Both were
-measured on AN4 training clips against silence-based boundaries
-(scripts/calibrate_word_times.py) and are checked on held-out speakers by the tests.
+CTC emits each character as a short spike with blanks around it, so the spikes
+say which frames belong to which word only roughly: the first spike may come up
+to ~0.2 s before or after the word's onset, and the last one before its end.
+Times are therefore set in two steps: the forced alignment of the text gives each
+word's characters; then, given the waveform, each boundary moves to the speech
+onset/offset (frame energy against the utterance's noise floor) within a window
+bounded by the neighbouring words (``snap_to_speech``). Without a waveform, word
+ends are extended by ``END_PAD``. scripts/eval_word_times.py measures the result
+against boundaries known by construction and against AN4 speech islands.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torchaudio
 
@@ -28,12 +32,15 @@ def align_words(
     offset: float = 0.0,
     start_pad: float = START_PAD,
     end_pad: float = END_PAD,
+    wav: np.ndarray | None = None,
 ) -> list[WordTiming]:
     """Force-align ``text`` to one utterance's log-probs and time each word.
 
     log_probs: shape = (T, V), the valid frames only. A word spans its characters'
     frames (padded as described above); its confidence is the mean posterior of
-    the frames its characters occupy.
+    the frames its characters occupy. With the utterance's 16 kHz waveform
+    (shape = (S,)), each boundary then moves to the nearby speech onset or offset
+    (``snap_to_speech``).
     """
     targets = tokenizer.encode(text)
     words = tokenizer.decode(targets).split()
@@ -52,16 +59,91 @@ def align_words(
     space = tokenizer.symbols.index(" ") if " " in tokenizer.symbols else -1
     groups = _word_groups(spans, space)
     pads = (round(start_pad / frame_seconds), round(end_pad / frame_seconds))
+    energy = None if wav is None else frame_energy_db(wav)
     timings = []
-    for word, group in zip(words, groups):
+    for k, (word, group) in enumerate(zip(words, groups)):
         first, last = group[0], group[-1]  # indices into spans
         prev_end = spans[first - 1].end if first else 0
         next_start = spans[last + 1].start if last + 1 < len(spans) else n_frames
         start = max(spans[first].start - pads[0], prev_end)
         end = min(spans[last].end + pads[1], next_start)
+        if energy is not None:
+            # the neighbouring *words* bound the search: a space token has no
+            # acoustic extent and CTC often puts it right against a word
+            prev_word = spans[groups[k - 1][-1]].end if k else 0
+            next_word = (
+                spans[groups[k + 1][0]].start if k + 1 < len(groups) else n_frames
+            )
+            limits = [prev_word, spans[first].start, spans[last].end, next_word]
+            start, end = snap_to_speech(
+                energy,
+                [x * frame_seconds for x in limits],
+                start * frame_seconds,
+                end * frame_seconds,
+            )
+            start, end = start / frame_seconds, end / frame_seconds
         chars = spans[first : last + 1]
         timings.append(_timing(word, chars, start, end, frame_seconds, offset))
     return timings
+
+
+ENERGY_HOP = 0.01  # seconds per energy frame
+
+
+def frame_energy_db(wav: np.ndarray, rate: int = 16000) -> np.ndarray:
+    """10 ms frame energies in dB. shape = (S // 160,)."""
+    hop = int(rate * ENERGY_HOP)
+    frames = wav[: len(wav) // hop * hop].reshape(-1, hop)
+    return 10 * np.log10(np.square(frames).mean(axis=1) + 1e-10)
+
+
+def snap_to_speech(
+    energy: np.ndarray,
+    limits: list[float],
+    start: float,
+    end: float,
+    floor_db: float = 10.0,
+    range_db: float = 55.0,
+) -> tuple[float, float]:
+    """Move a word's start to the speech onset and its end to the offset nearby.
+
+    limits: (previous word's end, first character, last character's end, next
+    word's start), in seconds, from the alignment. Speech is energy above both the
+    utterance's noise floor (10th percentile) + ``floor_db`` and its peak -
+    ``range_db``. The start
+    moves back to where the loud stretch around the first character begins (at
+    most 0.5 s, never into the previous word), or forward to the next loud
+    stretch within 0.25 s; the end likewise, mirrored. A boundary with no quiet
+    frame in its window stays where CTC put it.
+    """
+    loud = energy > max(np.percentile(energy, 10) + floor_db, energy.max() - range_db)
+    prev_end, first, last_end, next_start = (int(round(x / ENERGY_HOP)) for x in limits)
+    lo = max(prev_end, first - 50, 0)
+    onset = _run_edge(
+        loud, min(first, len(loud) - 1), lo, min(first + 25, len(loud)), -1
+    )
+    hi = min(next_start, last_end + 50, len(loud))
+    offset = _run_edge(loud, max(last_end - 1, 0), max(last_end - 25, 0), hi, +1)
+    if onset is not None:
+        start = onset * ENERGY_HOP
+    if offset is not None:
+        end = (offset + 1) * ENERGY_HOP
+    return start, max(end, start + ENERGY_HOP)
+
+
+def _run_edge(loud: np.ndarray, k: int, lo: int, hi: int, step: int) -> int | None:
+    """From frame k, the outer edge of its loud stretch in direction ``step``
+    (-1: the stretch's first frame, +1: its last), searching [lo, hi). If k is
+    quiet, the nearest loud frame the other way round is the edge. None when the
+    stretch reaches the window's end (no silence seen) or nothing is loud."""
+    if not lo <= k < hi:
+        return None
+    if not loud[k]:  # quiet here: the speech is further in (towards the word)
+        inward = range(k - step, hi if step < 0 else lo - 1, -step)
+        return next((i for i in inward if loud[i]), None)
+    while lo <= k + step < hi and loud[k + step]:
+        k += step
+    return k if lo <= k + step < hi else None
 
 
 def _word_groups(spans, space: int) -> list[list[int]]:
@@ -105,32 +187,70 @@ def word_boundary_errors(
     model,
     tokenizer: CharTokenizer,
     items,
+    snap: bool = True,
     start_pad: float = START_PAD,
     end_pad: float = END_PAD,
 ):
-    """Aligned minus silence-based word boundaries, for evaluation and calibration.
+    """Aligned minus reference word boundaries, for evaluation and calibration.
 
-    items: (audio path, reference text) pairs; only utterances with as many speech
-    islands (asr.metrics.speech_islands) as words count. Returns two arrays of
-    seconds: start errors and end errors.
+    items: (16 kHz waveform, reference text, reference (start, end) per word).
+    ``snap``: refine with the waveform as transcription does. Returns two arrays
+    of seconds: start errors and end errors.
     """
-    import numpy as np
-
-    from asr.audio import load_audio
-    from asr.metrics import speech_islands
-
     starts, ends = [], []
-    for path, text in items:
-        wav = load_audio(path)
-        islands = speech_islands(wav)
-        if len(islands) != len(text.split()):
-            continue
+    for wav, text, spans in items:
         with torch.no_grad():
             lp, n = model(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
         words = align_words(
-            lp[0, : n[0]], text, tokenizer, 0.04, start_pad=start_pad, end_pad=end_pad
+            lp[0, : n[0]],
+            text,
+            tokenizer,
+            0.04,
+            start_pad=start_pad,
+            end_pad=end_pad,
+            wav=wav if snap else None,
         )
-        for w, (a, b) in zip(words, islands):
+        for w, (a, b) in zip(words, spans):
             starts.append(w.start - a)
             ends.append(w.end - b)
     return np.array(starts), np.array(ends)
+
+
+def island_references(pairs):
+    """(path, text) -> (waveform, text, spans) where the signal's speech islands
+    (asr.metrics.speech_islands) are as many as the words; others are skipped."""
+    from asr.audio import load_audio
+    from asr.metrics import speech_islands
+
+    for path, text in pairs:
+        wav = load_audio(path)
+        islands = speech_islands(wav)
+        if len(islands) == len(text.split()):
+            yield wav, text, islands
+
+
+def concatenated_references(
+    clips, n_items: int, words_per_item: int = 3, seed: int = 0
+):
+    """Known boundaries by construction: trimmed one-word clips (path, word) joined
+    with 0.3-0.7 s of quiet-room noise. Yields (waveform, text, spans)."""
+    import random
+
+    from asr.audio import SAMPLE_RATE, load_audio
+
+    rng, noise = random.Random(seed), np.random.default_rng(seed)
+
+    def quiet(seconds: float) -> np.ndarray:
+        return (3e-4 * noise.standard_normal(int(seconds * SAMPLE_RATE))).astype(
+            np.float32
+        )
+
+    for _ in range(n_items):
+        picks = rng.sample(clips, words_per_item)
+        parts, spans, t = [quiet(0.3)], [], 0.3
+        for path, _word in picks:
+            wav = load_audio(path)
+            spans.append((t, t + len(wav) / SAMPLE_RATE))
+            parts += [wav, quiet(rng.uniform(0.3, 0.7))]
+            t = spans[-1][1] + len(parts[-1]) / SAMPLE_RATE
+        yield np.concatenate(parts), " ".join(w for _, w in picks), spans

@@ -90,9 +90,15 @@ class Transcriber:
             best.alternatives = others
             hyps.append(best)
         if self.options.word_timestamps:
-            for hyp, lp, n in zip(hyps, log_probs, out_lens.tolist()):
+            for hyp, lp, n, wav, s in zip(
+                hyps, log_probs, out_lens.tolist(), wavs, wav_lens.tolist()
+            ):
                 hyp.words = align_words(
-                    lp[:n], hyp.text, self.tokenizer, self.frame_seconds
+                    lp[:n],
+                    hyp.text,
+                    self.tokenizer,
+                    self.frame_seconds,
+                    wav=wav[:s].numpy(),
                 )
         return hyps
 

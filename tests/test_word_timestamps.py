@@ -1,6 +1,6 @@
-"""Word times from CTC alignment against boundaries found from the signal alone
-(asr.metrics.speech_islands: silence 30 dB under the loudest frame, islands
-closer than 150 ms merged, shorter than 150 ms dropped)."""
+"""Word times against references established independently of the model:
+boundaries known by construction (trimmed one-digit clips joined with quiet
+noise) and speech islands of real AN4 utterances (asr.metrics.speech_islands)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,29 @@ import sys
 import numpy as np
 import pytest
 
-from asr.alignment import word_boundary_errors
+from asr.alignment import (
+    concatenated_references,
+    island_references,
+    word_boundary_errors,
+)
 from asr.checkpoint import default_model_path, load_model
 from asr.data import read_manifest
 from asr.metrics import speech_islands
-from tests.conftest import ROOT, SHARED_AN4, clip_rows
+from tests.conftest import ROOT, SHARED_AN4, TEST_DATA, clip_rows
+
+SHARED_FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
+DIGITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+]
 
 
 def test_speech_islands_on_a_synthetic_signal():
@@ -38,14 +56,42 @@ def model():
     return load_model(default_model_path())[:2]
 
 
-def test_word_boundaries_on_bundled_clips(model):
-    starts, ends = word_boundary_errors(*model, clip_rows())
-    errors = np.abs(np.concatenate([starts, ends]))
-    assert len(errors) >= 2
-    assert np.median(errors) <= 0.1, errors
+def errors(model, items, snap=True) -> np.ndarray:
+    starts, ends = word_boundary_errors(*model, list(items), snap=snap)
+    return np.abs(np.concatenate([starts, ends]))
 
 
-def test_word_boundaries_on_an4_dev(model, tmp_path):
+def test_constructed_boundaries_with_the_bundled_digit_clips(model):
+    clips = [(p, DIGITS[int(p.name[0])]) for p in sorted(TEST_DATA.glob("*_*_*.wav"))]
+    e = errors(model, concatenated_references(clips, 6, words_per_item=2))
+    assert len(e) == 24
+    assert np.median(e) <= 0.03 and np.mean(e <= 0.1) >= 0.8, np.round(e, 2)
+
+
+def test_constructed_boundaries_on_held_out_fsdd_speakers(model):
+    # the snapping thresholds were set on george and jackson; lucas and nicolas
+    # are held out
+    if not SHARED_FSDD.is_dir():
+        pytest.skip("../shared/data/fsdd is not here")
+    clips = [
+        (p, DIGITS[int(p.name[0])])
+        for p in sorted(SHARED_FSDD.glob("*.wav"))
+        if p.stem.split("_")[1] in ("lucas", "nicolas")
+    ]
+    snapped = errors(model, concatenated_references(clips, 80))
+    ctc_only = errors(model, concatenated_references(clips, 80), snap=False)
+    assert np.median(snapped) <= 0.02
+    assert np.mean(snapped <= 0.1) >= 0.85
+    assert np.mean(snapped <= 0.2) >= 0.93
+    assert np.mean(snapped <= 0.1) > np.mean(ctc_only <= 0.1) + 0.15
+
+
+def test_island_boundaries_on_bundled_an4_clips(model):
+    e = errors(model, island_references(clip_rows()))
+    assert len(e) >= 2 and np.median(e) <= 0.05, e
+
+
+def test_island_boundaries_on_an4_dev(model, tmp_path):
     if not SHARED_AN4.is_dir():
         pytest.skip("../shared/data/an4 is not here")
     sys.path.insert(0, str(ROOT / "recipes" / "an4"))
@@ -53,10 +99,6 @@ def test_word_boundaries_on_an4_dev(model, tmp_path):
 
     prepare.main(["--an4", str(SHARED_AN4), "--out", str(tmp_path)])
     dev = read_manifest(tmp_path / "dev.jsonl")
-    starts, ends = word_boundary_errors(
-        *model, [(u.audio_filepath, u.text) for u in dev]
-    )
-    errors = np.abs(np.concatenate([starts, ends]))
-    assert len(starts) >= 10
-    assert np.median(errors) <= 0.1
-    assert np.mean(errors <= 0.1) >= 0.6
+    e = errors(model, island_references((u.audio_filepath, u.text) for u in dev))
+    assert len(e) >= 20
+    assert np.median(e) <= 0.05 and np.mean(e <= 0.1) >= 0.8
