@@ -118,3 +118,10 @@ def test_word_timings_follow_the_alignment():
     )
     assert (padded[0].start, padded[0].end) == (10.0, 10.24)  # space at frame 6
     assert (padded[1].start, padded[1].end) == (10.28, 10.44)  # space ends at 7
+
+
+def test_binary_lm_without_lexicon_asks_for_one(tmp_path):
+    binary = tmp_path / "lm.bin"
+    binary.write_bytes(b"mmap lm http://kheafield.com/code format version 5\0" * 4)
+    with pytest.raises(ValueError, match="--lexicon"):
+        build_decoder(DecodingOptions(decoder="beam", lm=str(binary)), TOK)
