@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     from asr.cli_tools import add_tool_commands
 
     add_tool_commands(sub, _model_args, _decoding_args)
+    from asr.cli_stream import add_stream_commands
+
+    add_stream_commands(sub, _model_args)
     return ap
 
 

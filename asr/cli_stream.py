@@ -1,0 +1,192 @@
+"""`asr stream` and `asr commands`: live recognition from a microphone or a file."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from asr.decoding import DecodingOptions
+from asr.streaming import Event, StreamingConfig, StreamingRecognizer
+
+
+def add_stream_commands(sub, model_args) -> None:
+    for name, help_text in (
+        ("stream", "live transcription with partial results"),
+        ("commands", "voice commands from a YAML grammar"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        model_args(p)
+        if name == "commands":
+            p.add_argument("--grammar", type=Path, required=True)
+        p.add_argument("--input", type=Path, help="replay this file instead of a mic")
+        p.add_argument(
+            "--speed",
+            type=float,
+            default=1.0,
+            help="replay speed for --input (1: real time, 0: no waiting)",
+        )
+        p.add_argument(
+            "--mic",
+            dest="mic_device",
+            default=None,
+            help="input device index or name (see --list-devices)",
+        )
+        p.add_argument("--list-devices", action="store_true")
+        p.add_argument("--json", action="store_true", help="one JSON object per event")
+        p.add_argument("--chunk-ms", type=int, default=240)
+        p.add_argument("--right-context-ms", type=int, default=160)
+        p.add_argument("--final", choices=["full", "chunked"], default="full")
+        p.set_defaults(func=cmd_stream if name == "stream" else cmd_commands)
+
+
+def audio_source(args) -> Iterator[tuple[np.ndarray, int]]:
+    """(block, sample rate) from --input (paced like a device) or a microphone."""
+    if args.input is not None:
+        yield from replay(args.input, args.speed)
+        return
+    from asr.mic import Microphone
+
+    device = int(args.mic_device) if str(args.mic_device).isdigit() else args.mic_device
+    with Microphone(device=device) as mic:
+        for block in mic.blocks():
+            yield block, mic.rate
+
+
+def replay(path: Path, speed: float, block_seconds: float = 0.03):
+    """A file's audio at its own rate in device-sized blocks, paced by ``speed``."""
+    import soundfile as sf
+
+    from asr.audio import SAMPLE_RATE, AudioError, load_audio
+
+    try:
+        info = sf.info(str(path))
+        rate = info.samplerate
+        blocks = (
+            b.mean(axis=1)
+            for b in sf.blocks(
+                str(path),
+                blocksize=int(rate * block_seconds),
+                dtype="float32",
+                always_2d=True,
+            )
+        )
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        wav, rate = load_audio(path), SAMPLE_RATE  # raises AudioError if unreadable
+        step = int(rate * block_seconds)
+        blocks = (wav[k : k + step] for k in range(0, len(wav), step))
+    except AudioError:
+        raise
+    t0 = time.monotonic()
+    played = 0
+    for block in blocks:
+        if speed > 0:
+            delay = t0 + played / rate / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        played += len(block)
+        yield block, rate
+
+
+def make_recognizer(args, model, tokenizer) -> StreamingRecognizer:
+    cfg = StreamingConfig(
+        chunk_frames=max(1, round(args.chunk_ms / 40)),
+        right_frames=max(0, round(args.right_context_ms / 40)),
+        final=args.final,
+    )
+    return StreamingRecognizer(model, tokenizer, cfg)
+
+
+def run_events(rec: StreamingRecognizer, args, on_event) -> int:
+    """Feed the source to the recognizer; Ctrl-C ends cleanly after a flush."""
+    try:
+        for block, rate in audio_source(args):
+            for event in rec.feed(block, rate):
+                on_event(event)
+    except KeyboardInterrupt:
+        pass
+    for event in rec.flush():
+        on_event(event)
+    return 0
+
+
+def _list_devices() -> int:
+    from asr.mic import list_devices
+
+    for d in list_devices():
+        print(
+            f"{d['index']:3d}  {d['name']}  ({d['max_input_channels']} ch, "
+            f"{d['default_samplerate']:.0f} Hz)"
+        )
+    return 0
+
+
+def cmd_stream(args) -> int:
+    if args.list_devices:
+        return _list_devices()
+    from asr.cli import load_transcriber
+
+    tr = load_transcriber(args, DecodingOptions())
+    rec = make_recognizer(args, tr.model, tr.tokenizer)
+    tty = sys.stdout.isatty() and not args.json
+
+    def show(event: Event) -> None:
+        if args.json:
+            print(json.dumps(event.to_dict()), flush=True)
+        elif event.type == "final":
+            print(
+                f"\r\033[K[{event.start:7.2f}s] {event.text}"
+                if tty
+                else f"[{event.start:7.2f}s] {event.text}",
+                flush=True,
+            )
+        elif tty:
+            print(f"\r\033[K{event.text}", end="", flush=True)
+
+    return run_events(rec, args, show)
+
+
+def cmd_commands(args) -> int:
+    if args.list_devices:
+        return _list_devices()
+    from asr.cli import load_transcriber
+    from asr.commands import CommandMatcher, Grammar
+
+    matcher_grammar = Grammar.load(args.grammar)
+    tr = load_transcriber(args, DecodingOptions())
+    matcher = CommandMatcher(matcher_grammar, tr.tokenizer)
+    rec = make_recognizer(args, tr.model, tr.tokenizer)
+
+    def on_event(event: Event) -> None:
+        if event.type != "final":
+            return
+        m = matcher.match(rec.last_log_probs)
+        if m is None:
+            return
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "command": m.command.phrase,
+                        "text": m.text,
+                        "slots": m.slots,
+                        "confidence": round(m.confidence, 4),
+                        "start": round(event.start, 3),
+                        "end": round(event.end, 3),
+                    }
+                ),
+                flush=True,
+            )
+        else:
+            print(
+                f"[{event.start:7.2f}s] {m.command.phrase}  ({m.text!r}, "
+                f"confidence {m.confidence:.2f})",
+                flush=True,
+            )
+        m.command.action.execute(m.slots, args.json)
+
+    return run_events(rec, args, on_event)
