@@ -15,6 +15,7 @@ from asr.checkpoint import CheckpointError, default_model_path, load_model
 from asr.data import ManifestError, read_manifest
 from asr.decoding import DecodingOptions
 from asr.metrics import score
+from asr.mic import MicrophoneError
 from asr.output import FORMATS, render, write_outputs
 from asr.training import pick_device
 from asr.transcribe import Transcriber, Transcript
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         AudioError,
         ValueError,
         FileNotFoundError,
+        MicrophoneError,
     ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -98,14 +100,19 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
+def _model_args(p: argparse.ArgumentParser, compute_flag: str = "--device") -> None:
     p.add_argument(
         "--model",
         type=Path,
         default=None,
         help="checkpoint (default: the bundled AN4 model)",
     )
-    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    p.add_argument(
+        compute_flag,
+        dest="device",
+        default="cpu",
+        help="compute device: cpu | cuda | cuda:N | auto",
+    )
     p.add_argument(
         "--batch-seconds",
         type=float,

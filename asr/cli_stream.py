@@ -20,7 +20,7 @@ def add_stream_commands(sub, model_args) -> None:
         ("commands", "voice commands from a YAML grammar"),
     ):
         p = sub.add_parser(name, help=help_text)
-        model_args(p)
+        model_args(p, compute_flag="--compute-device")  # --device is the microphone
         if name == "commands":
             p.add_argument("--grammar", type=Path, required=True)
         p.add_argument("--input", type=Path, help="replay this file instead of a mic")
@@ -31,28 +31,54 @@ def add_stream_commands(sub, model_args) -> None:
             help="replay speed for --input (1: real time, 0: no waiting)",
         )
         p.add_argument(
-            "--mic",
+            "--device",
             dest="mic_device",
             default=None,
-            help="input device index or name (see --list-devices)",
+            help="audio input device, index or name (see --list-devices); "
+            "default: the system's default input",
         )
         p.add_argument("--list-devices", action="store_true")
+        p.add_argument(
+            "--duration", type=float, help="stop after this many seconds of audio"
+        )
         p.add_argument("--json", action="store_true", help="one JSON object per event")
         p.add_argument("--chunk-ms", type=int, default=240)
         p.add_argument("--right-context-ms", type=int, default=160)
         p.add_argument("--final", choices=["full", "chunked"], default="full")
+        # commands are short: end them sooner; dictation keeps pauses inside sentences
+        p.add_argument(
+            "--endpoint-ms",
+            type=int,
+            default=180 if name == "commands" else 300,
+            help="VAD ring buffer deciding the end of speech",
+        )
         p.set_defaults(func=cmd_stream if name == "stream" else cmd_commands)
 
 
 def audio_source(args) -> Iterator[tuple[np.ndarray, int]]:
-    """(block, sample rate) from --input (paced like a device) or a microphone."""
-    if args.input is not None:
-        yield from replay(args.input, args.speed)
-        return
+    """(block, sample rate) from --input (paced like a device) or a microphone,
+    until --duration seconds of audio have passed."""
+    blocks = replay(args.input, args.speed) if args.input else microphone(args)
+    heard = 0.0
+    for block, rate in blocks:
+        yield block, rate
+        heard += len(block) / rate
+        if args.duration is not None and heard >= args.duration:
+            return
+
+
+def microphone(args) -> Iterator[tuple[np.ndarray, int]]:
     from asr.mic import Microphone
 
-    device = int(args.mic_device) if str(args.mic_device).isdigit() else args.mic_device
+    device = args.mic_device
+    if device is not None and str(device).isdigit():
+        device = int(device)
     with Microphone(device=device) as mic:
+        if not args.json:
+            print(
+                f"listening on {mic.name} at {mic.rate} Hz (Ctrl-C to stop)",
+                file=sys.stderr,
+            )
         for block in mic.blocks():
             yield block, mic.rate
 
@@ -97,6 +123,7 @@ def make_recognizer(args, model, tokenizer) -> StreamingRecognizer:
         chunk_frames=max(1, round(args.chunk_ms / 40)),
         right_frames=max(0, round(args.right_context_ms / 40)),
         final=args.final,
+        padding_ms=args.endpoint_ms,
     )
     return StreamingRecognizer(model, tokenizer, cfg)
 

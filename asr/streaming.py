@@ -34,7 +34,7 @@ class StreamingConfig:
     right_frames: int = 4  # right context of the backward LSTMs: 160 ms
     vad_mode: int = 2  # webrtcvad aggressiveness 0..3
     vad_frame_ms: int = 30
-    padding_ms: int = 300  # ring buffer for start/end decisions
+    padding_ms: int = 300  # ring buffer for start/end decisions (endpoint delay)
     start_ratio: float = 0.6  # voiced share of the ring that starts an utterance
     end_ratio: float = 0.8  # unvoiced share of the ring that ends it
     final: str = "full"  # full: re-decode the utterance | chunked: keep chunk output
