@@ -190,3 +190,31 @@ def test_cli_stream_json_events(capsys):
     assert events[-1]["type"] == "final" and events[-1]["text"]
     assert {e["type"] for e in events[:-1]} == {"partial"}
     assert set(events[-1]) == {"type", "text", "start", "end"}
+
+
+def test_an4_dev_commands_fire_and_other_speech_does_not(model, tmp_path):
+    from tests.conftest import SHARED_AN4
+
+    if not SHARED_AN4.is_dir():
+        pytest.skip("../shared/data/an4 is not here")
+    sys.path.insert(0, str(ROOT / "recipes" / "an4"))
+    import prepare
+
+    from asr.data import read_manifest
+
+    prepare.main(["--an4", str(SHARED_AN4), "--out", str(tmp_path)])
+    net, tok = model
+    grammar = Grammar.load(EXAMPLE)
+    matcher = CommandMatcher(grammar, tok)
+    words = {c.phrase for c in grammar.commands} | {w for w, _ in expand("<digit>")}
+    right = wrong = fired_on_other = n_other = 0
+    for u in read_manifest(tmp_path / "dev.jsonl"):  # speakers the model never heard
+        m = matcher.match(log_probs(net, load_audio(u.audio_filepath)))
+        if u.text in words:
+            right += m is not None and m.text == u.text
+            wrong += m is not None and m.text != u.text
+        else:
+            n_other += 1
+            fired_on_other += m is not None
+    assert right >= 4 and wrong == 0
+    assert n_other > 90 and fired_on_other <= 1

@@ -337,3 +337,53 @@ def test_microphone_streaming_end_to_end(tmp_path: Path, portaudio: None) -> Non
     finals = [e for e in events if e["type"] == "final"]
     assert len(finals) == 1 and finals[0]["text"].startswith("enter")
     assert any(e["type"] == "partial" for e in events)
+
+
+def test_list_devices_cli_shows_the_file_device(
+    tmp_path: Path, portaudio: None
+) -> None:
+    raw = mic.write_raw_s16(quiet(0.5), tmp_path / "mic.raw")
+    conf = tmp_path / "asr_file.conf"
+    conf.write_text(mic.record_file_device_config(raw, 16000, 1))
+    env = mic.file_device_env(conf)
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "asr", "stream", "--list-devices"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "asr_file" in proc.stdout and "16000 Hz" in proc.stdout
+
+
+def test_ctrl_c_ends_a_live_stream_cleanly(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import soundfile as sf
+
+    wav = np.concatenate([quiet(0.5), load_audio(CLIP), quiet(20.0, 1)])
+    path = tmp_path / "long.wav"
+    sf.write(str(path), wav, 16000)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asr", "stream", "--input", str(path), "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait for the first final, in real time
+        line = proc.stdout.readline()
+        lines.append(line)
+        if '"final"' in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert any('"final"' in x for x in lines)
