@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 
 from asr.audio import AudioError, decode_audio_bytes
@@ -233,6 +234,7 @@ def cmd_transcribe(args) -> int:
     formats = list(FORMATS) if args.format == "all" else [args.format]
     words = tr.options.word_timestamps
     n_failed = 0
+    taken: set[str] = set()
     bar = tqdm(
         total=len(inputs),
         unit="file",
@@ -245,7 +247,13 @@ def cmd_transcribe(args) -> int:
             n_failed += 1
             bar.write(f"error: {t.error}", file=sys.stderr)
         elif args.output_dir:
-            write_outputs(t, args.output_dir, formats, words)
+            paths = write_outputs(t, args.output_dir, formats, words, taken)
+            if paths[0].stem != Path(t.path).stem and t.path != "-":
+                bar.write(
+                    f"note: {t.path}: written as {paths[0].stem}.* (another "
+                    "input has the same name)",
+                    file=sys.stderr,
+                )
         elif formats == ["txt"]:
             print(f"{t.path}\t{t.text}", flush=True)
         elif formats == ["json"]:  # JSON Lines: one object per input
@@ -261,6 +269,14 @@ def cmd_transcribe(args) -> int:
 
 def cmd_evaluate(args) -> int:
     utts = read_manifest(args.manifest)
+    counts = Counter(u.id for u in utts)
+    dups = sorted(i for i, n in counts.items() if n > 1)
+    if dups:
+        print(
+            f"warning: {args.manifest}: {len(dups)} utterance id(s) occur more "
+            f"than once (e.g. {dups[0]}); each line is scored",
+            file=sys.stderr,
+        )
     tr = load_transcriber(args)
     refs, hyps, ids, n_failed = [], [], [], 0
     for utt, t in zip(utts, tr.transcribe_files(u.audio_filepath for u in utts)):

@@ -49,11 +49,25 @@ def render(t: Transcript, fmt: str, words: bool = False) -> str:
 
 
 def write_outputs(
-    t: Transcript, out_dir: Path, formats: list[str], words: bool = False
+    t: Transcript,
+    out_dir: Path,
+    formats: list[str],
+    words: bool = False,
+    taken: set[str] | None = None,
 ) -> list[Path]:
-    """Write ``out_dir/<input stem>.<fmt>`` for each format; returns the paths."""
+    """Write ``out_dir/<input stem>.<fmt>`` for each format; returns the paths.
+
+    ``taken``: stems already written in this run; a repeated stem (a/x.wav and
+    b/x.wav) gets a suffix (x-1) instead of overwriting the earlier result.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(t.path).stem if t.path != "-" else "stdin"
+    stem = base = Path(t.path).stem if t.path != "-" else "stdin"
+    if taken is not None:
+        n = 0
+        while stem in taken:
+            n += 1
+            stem = f"{base}-{n}"
+        taken.add(stem)
     paths = []
     for fmt in formats:
         path = out_dir / f"{stem}.{fmt}"

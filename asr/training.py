@@ -222,6 +222,8 @@ class Trainer:
     # ---- loop ----------------------------------------------------------------
     def fit(self, on_step: Callable[[Trainer], None] | None = None) -> Path:
         tc = self.cfg.trainer
+        for stale in self.out_dir.glob(".*.pt.*"):  # a write cut short by kill -9
+            stale.unlink(missing_ok=True)
         if tc.resume and self.state_path.is_file():
             self.load_state()
         from torch.utils.tensorboard import SummaryWriter
@@ -284,7 +286,34 @@ class Trainer:
         )
 
     def train_step(self, batch, use_specaug: bool) -> float:
-        """One optimiser step; a non-finite loss or gradient skips the update."""
+        """One optimiser step. A batch that runs out of memory, or whose loss or
+        gradient is not finite, is skipped, counted and logged."""
+        try:
+            return self._train_step(batch, use_specaug)
+        except (torch.OutOfMemoryError, RuntimeError) as err:
+            if not _is_oom(err):
+                raise
+            self.optimizer.zero_grad(set_to_none=True)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self._skip(
+                f"out of memory on a batch of {len(batch.indices)} "
+                f"utterances ({batch.wavs.shape[1] / 16000:.1f} s long)"
+            )
+            self.scheduler.step()
+            self.progress.global_step += 1
+            return math.nan
+
+    def _skip(self, why: str) -> None:
+        self.progress.skipped_batches += 1
+        log.warning(
+            "skipped batch at step %d: %s (%d skipped so far)",
+            self.progress.global_step,
+            why,
+            self.progress.skipped_batches,
+        )
+
+    def _train_step(self, batch, use_specaug: bool) -> float:
         batch = batch.to(self.device)
         with torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
@@ -308,8 +337,7 @@ class Trainer:
             self.model.parameters(), self.cfg.optim.grad_clip
         )
         if not (torch.isfinite(loss) and torch.isfinite(norm)):
-            self.progress.skipped_batches += 1
-            log.warning("skipped a batch with non-finite loss or gradient")
+            self._skip("non-finite loss or gradient")
         else:
             self.optimizer.step()
         self.scheduler.step()
@@ -388,6 +416,15 @@ class Trainer:
 def fit(cfg: TrainConfig, on_step: Callable[[Trainer], None] | None = None) -> Path:
     """Train (or resume) as configured; returns the path of the best checkpoint."""
     return Trainer(cfg).fit(on_step)
+
+
+def _is_oom(err: BaseException) -> bool:
+    text = str(err)
+    return (
+        isinstance(err, torch.OutOfMemoryError)
+        or "out of memory" in text
+        or ("can't allocate memory" in text)
+    )
 
 
 def _seed_everything(seed: int) -> None:
