@@ -20,6 +20,9 @@ class FeatureConfig:
     win_ms: float = 25.0
     hop_ms: float = 10.0
     n_fft: int = 512
+    # scale each utterance so its speech (the louder half of its 10 ms frames) sits
+    # at this level in dBFS; None: leave levels as recorded
+    level_db: float | None = None
 
     @property
     def win_length(self) -> int:
@@ -87,17 +90,59 @@ class GlobalCMVN(nn.Module):
 
 
 class Frontend(nn.Module):
-    """LogMel + GlobalCMVN, always computed in float32 (even under autocast)."""
+    """[level normalisation] + LogMel + GlobalCMVN, in float32 even under autocast."""
 
     def __init__(self, cfg: FeatureConfig):
         super().__init__()
+        self.cfg = cfg
         self.logmel = LogMel(cfg)
         self.cmvn = GlobalCMVN(cfg.n_mels)
 
-    def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
+    def forward(
+        self,
+        wavs: torch.Tensor,
+        wav_lens: torch.Tensor,
+        gains: torch.Tensor | None = None,
+    ):
+        """wavs: (B, S), wav_lens (B,); gains (B,) overrides the level gains."""
         with torch.autocast(wavs.device.type, enabled=False):
+            wavs = wavs.float()
+            if gains is None and self.cfg.level_db is not None:
+                gains = level_gains(wavs, wav_lens, self.cfg.level_db)
+            if gains is not None:
+                wavs = wavs * gains[:, None]
             feats, feat_lens = self.logmel(wavs, wav_lens)
             return self.cmvn(feats), feat_lens
+
+
+SILENCE_DB = -60.0  # quieter than this is no speech: left as it is
+MAX_GAIN_DB = 40.0
+
+
+def level_gains(
+    wavs: torch.Tensor, wav_lens: torch.Tensor, level_db: float
+) -> torch.Tensor:
+    """Gain per utterance that brings its speech level to ``level_db`` dBFS.
+
+    The level is the mean power of the louder half of its 10 ms frames (valid
+    samples only); gains are limited to +-40 dB and silence keeps gain 1.
+    wavs: shape = (B, S) -> (B,).
+    """
+    hop = 160
+    n = wavs.shape[1] // hop
+    if n == 0:
+        return torch.ones(wavs.shape[0], device=wavs.device)
+    power = wavs[:, : n * hop].reshape(wavs.shape[0], n, hop).pow(2).mean(-1)
+    valid = torch.arange(n, device=wavs.device)[None] < (wav_lens[:, None] // hop)
+    power = torch.where(valid, power, torch.full_like(power, -1.0))
+    ranked = power.sort(dim=1, descending=True).values
+    n_top = (valid.sum(1) + 1) // 2
+    top = torch.arange(n, device=wavs.device)[None] < n_top[:, None]
+    mean = (ranked * top).sum(1) / n_top.clamp(min=1)
+    level = 10 * torch.log10(mean.clamp(min=1e-12))
+    gain_db = (level_db - level).clamp(-MAX_GAIN_DB, MAX_GAIN_DB)
+    gain_db = torch.where(level < SILENCE_DB, torch.zeros_like(gain_db), gain_db)
+    return 10 ** (gain_db / 20)
 
 
 def compute_cmvn_stats(
@@ -111,6 +156,11 @@ def compute_cmvn_stats(
     with torch.no_grad():
         for wav in waveforms:
             x = torch.from_numpy(wav).unsqueeze(0)
+            if cfg.level_db is not None:
+                x = (
+                    x
+                    * level_gains(x, torch.tensor([x.shape[1]]), cfg.level_db)[:, None]
+                )
             feats, _ = logmel(x, torch.tensor([x.shape[1]]))
             f = feats[0].double()
             total += f.sum(0)

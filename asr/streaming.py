@@ -24,6 +24,7 @@ from torch import nn
 
 from asr.audio import SAMPLE_RATE
 from asr.decoding import greedy_decode
+from asr.features import level_gains
 from asr.model import ASRModel
 from asr.text import CharTokenizer
 
@@ -56,6 +57,9 @@ class Event:
         }
 
 
+GAIN_SECONDS = 0.5  # audio that sets a streamed utterance's level gain
+
+
 class ChunkedEncoder:
     """LC-BLSTM inference over one utterance fed as 16 kHz audio pieces."""
 
@@ -78,6 +82,7 @@ class ChunkedEncoder:
             self.layers
         )
         self.log_probs: list[torch.Tensor] = []  # committed (n, V) pieces
+        self.gain: torch.Tensor | None = None  # level gain, fixed at the first frames
         self.lookahead = torch.zeros(0)  # tentative log-probs of the right context
 
     @torch.inference_mode()
@@ -95,6 +100,8 @@ class ChunkedEncoder:
     @torch.inference_mode()
     def flush(self) -> None:
         """End of utterance: run what is left with the right context there is."""
+        self._features(final=True)
+        self._subsample()
         while self.done < self.n_x:
             size = min(self.chunk, self.n_x - self.done)
             self._run_chunk(size, min(self.right, self.n_x - self.done - size))
@@ -103,15 +110,25 @@ class ChunkedEncoder:
         """Log-probs of the committed frames, shape = (T, V)."""
         return torch.cat(self.log_probs) if self.log_probs else torch.zeros(0, 1)
 
-    def _features(self) -> None:
+    def _features(self, final: bool = False) -> None:
         cfg = self.model.feature_cfg
+        if cfg.level_db is not None and self.gain is None:
+            # the level gain comes from the utterance's first GAIN_SECONDS (all of
+            # it if shorter) and then stays fixed, so computed frames stay valid
+            n = int(GAIN_SECONDS * cfg.sample_rate)
+            if len(self.wav) < n and not final:
+                return
+            head = torch.from_numpy(self.wav[:n])[None]
+            self.gain = level_gains(head, torch.tensor([head.shape[1]]), cfg.level_db)
         total = (len(self.wav) - cfg.n_fft) // cfg.hop_length + 1
         if total <= self.n_feats:
             return
         a = self.n_feats * cfg.hop_length
         b = (total - 1) * cfg.hop_length + cfg.n_fft
         piece = torch.from_numpy(self.wav[a:b])[None]
-        feats, _ = self.model.frontend(piece, torch.tensor([piece.shape[1]]))
+        feats, _ = self.model.frontend(
+            piece, torch.tensor([piece.shape[1]]), gains=self.gain
+        )
         self.feats.append(feats[0])
         self.n_feats = total
 

@@ -20,8 +20,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--output", type=Path, default=default_model_path())
+    ap.add_argument(
+        "--level-db",
+        type=float,
+        default=None,
+        help="normalise each utterance's speech level to this dBFS "
+        "(FeatureConfig.level_db) in the bundled model",
+    )
     args = ap.parse_args()
     model, tok, meta = load_model(args.checkpoint)
+    if args.level_db is not None:
+        model.feature_cfg.level_db = args.level_db
+        meta["level_db_added_at_bundling"] = args.level_db
     cfg = meta.pop("config", {})
     meta["train_manifest"] = Path(meta.get("train_manifest", "")).name
     meta["training"] = {k: cfg.get(k) for k in ("model", "optim", "augment")}

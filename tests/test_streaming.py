@@ -16,6 +16,15 @@ def model():
     return load_model(default_model_path())[:2]
 
 
+@pytest.fixture(scope="module")
+def plain_model():
+    """The bundled model without level normalisation (a per-utterance gain that
+    a stream can only estimate from its start)."""
+    net, tok = load_model(default_model_path())[:2]
+    net.feature_cfg.level_db = None
+    return net, tok
+
+
 def quiet(seconds: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (3e-4 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
@@ -28,8 +37,8 @@ def feed(enc: ChunkedEncoder, wav: np.ndarray, block: int) -> torch.Tensor:
     return enc.committed()
 
 
-def test_one_chunk_over_the_utterance_equals_the_full_bilstm(model):
-    net, _ = model
+def test_one_chunk_over_the_utterance_equals_the_full_bilstm(plain_model):
+    net, _ = plain_model
     wav = load_audio(clip_rows()[3][0])
     with torch.no_grad():
         full, n = net(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
@@ -122,3 +131,24 @@ def test_chunked_final_mode(model):
     rec = StreamingRecognizer(net, tok, StreamingConfig(final="chunked"))
     (final,) = [e for e in run(rec, wav) if e.type == "final"]
     assert score([ref], [final.text]).cer <= 0.35
+
+
+def test_level_gain_is_set_by_the_first_half_second(model):
+    from asr.features import level_gains
+    from asr.streaming import GAIN_SECONDS
+
+    net, _ = model
+    from asr.metrics import speech_islands
+
+    wav = load_audio(clip_rows()[4][0])
+    onset = int(speech_islands(wav)[0][0] * 16000)  # a stream starts at speech
+    wav = wav[onset:] * 0.05  # a quiet recording
+    enc = ChunkedEncoder(net, 6, 4)
+    enc.accept(wav[:4000])
+    assert enc.gain is None and enc.n_feats == 0  # waits for 0.5 s
+    enc.accept(wav[4000:])
+    n = int(GAIN_SECONDS * 16000)
+    head = torch.from_numpy(wav[:n])[None]
+    expected = level_gains(head, torch.tensor([n]), net.feature_cfg.level_db)
+    torch.testing.assert_close(enc.gain, expected)
+    assert enc.gain.item() > 5  # a quiet clip is brought up
