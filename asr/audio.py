@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 SAMPLE_RATE = 16000
+MIN_SAMPLE_RATE = 1000  # lower rates hold no speech: the header must be corrupt
 
 
 class AudioError(ValueError):
@@ -47,7 +48,7 @@ def decode_audio_bytes(blob: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarra
     if not blob:
         raise AudioError("<stdin>: no audio data received")
     try:
-        data, rate = sf.read(io.BytesIO(blob), dtype="float32", always_2d=True)
+        data, rate = _read_all(io.BytesIO(blob))
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise AudioError(f"<stdin>: not a readable audio stream ({err})") from None
     return _to_mono_16k(data, rate, sample_rate, "<stdin>")
@@ -79,6 +80,7 @@ def stream_audio(
         for k in range(0, len(wav), step):
             yield wav[k : k + step]
         return
+    _check_rate(info.samplerate, str(path))
     import soxr
 
     stream = soxr.ResampleStream(
@@ -86,16 +88,19 @@ def stream_audio(
     )
     blocksize = max(1, int(block_seconds * info.samplerate))
     try:
-        blocks = sf.blocks(
-            str(path), blocksize=blocksize, dtype="float32", always_2d=True
-        )
-        for block in blocks:
-            mono = np.nan_to_num(block.mean(axis=1), nan=0.0, posinf=1.0, neginf=-1.0)
-            out = (
-                mono if info.samplerate == sample_rate else stream.resample_chunk(mono)
-            )
-            if len(out):
-                yield out.astype(np.float32, copy=False)
+        # not sf.blocks: it trusts the header's frame count, and past the real end
+        # of a file that overstates it, yields its stale buffer again and again
+        with _SequentialFile(str(path)) as f:
+            for block in _read_blocks(f, blocksize):
+                mono = block.mean(axis=1)
+                mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+                out = (
+                    mono
+                    if info.samplerate == sample_rate
+                    else stream.resample_chunk(mono)
+                )
+                if len(out):
+                    yield out.astype(np.float32, copy=False)
     except (sf.LibsndfileError, RuntimeError) as err:
         raise AudioError(f"{path}: the audio stream is corrupt ({err})") from None
     if info.samplerate != sample_rate:
@@ -116,8 +121,41 @@ def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
 
 
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    return data, rate
+    return _read_all(str(path))
+
+
+class _SequentialFile(sf.SoundFile):
+    """A SoundFile read front to back, whatever frame count its header declares.
+
+    A FLAC written to a pipe declares 0 (unknown) samples, which libsndfile reports
+    as 2**63 - 1 frames, and a corrupt header may declare more than the file holds:
+    ``sf.read`` would allocate that many frames (ValueError, MemoryError), and the
+    seek soundfile makes after each read fails past the real end.
+    """
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _read_blocks(f: sf.SoundFile, blocksize: int) -> Iterator[np.ndarray]:
+    """Consecutive reads of up to ``blocksize`` frames, (S, C), to the real end."""
+    while True:
+        block = f.read(blocksize, dtype="float32", always_2d=True)
+        if len(block):
+            yield block
+        if len(block) < blocksize:
+            return
+
+
+def _read_all(file) -> tuple[np.ndarray, int]:
+    """Every frame of ``file`` (a path or file object). shape = (S, C)."""
+    with _SequentialFile(file) as f:
+        block = max(1, (1 << 20) // max(1, f.channels))  # 4 MB per read
+        parts = list(_read_blocks(f, block))
+        if len(parts) == 1:
+            return parts[0], f.samplerate
+        data = np.concatenate(parts) if parts else np.zeros((0, f.channels))
+        return data, f.samplerate
 
 
 def _read_librosa(path: Path, sf_err: Exception) -> tuple[np.ndarray, int]:
@@ -141,9 +179,19 @@ def _read_librosa(path: Path, sf_err: Exception) -> tuple[np.ndarray, int]:
 def _to_mono_16k(data: np.ndarray, rate: int, sample_rate: int, name: str):
     if data.size == 0:
         raise AudioError(f"{name}: the file contains no audio samples")
+    _check_rate(rate, name)
     wav = data.mean(axis=1) if data.ndim == 2 else data
     wav = np.nan_to_num(wav.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
     return np.ascontiguousarray(resample(wav, rate, sample_rate), dtype=np.float32)
+
+
+def _check_rate(rate: int, name: str) -> None:
+    """Refuse an absurd rate: resampling 1 Hz audio to 16 kHz would be a bomb."""
+    if rate < MIN_SAMPLE_RATE:
+        raise AudioError(
+            f"{name}: the header's sample rate of {rate} Hz is implausible "
+            "(the file is probably corrupt)"
+        )
 
 
 def _first_line(err: Exception) -> str:

@@ -653,10 +653,10 @@ def _drive(pool, todo, spawn, report, timeout, verbose) -> None:
             if dead:
                 code = w.proc.exitcode
                 why = f"the worker died (exit code {code}){w.stderr_tail()}"
-                record(job, [("load_audio", "crash", why)])
+                record(job, [("worker", "crash", why)])
             else:
                 why = f"no result after {timeout:g} s{w.stderr_tail()}"
-                record(job, [("load_audio", "hang", why)])
+                record(job, [("worker", "hang", why)])
             w.job = None
             w.kill()
             pool[k] = spawn()

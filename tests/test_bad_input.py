@@ -232,3 +232,11 @@ def test_training_with_empty_and_non_utf8_transcripts(tmp_path):
     assert len(read_manifest(manifest)) == 5
     best = fit(tiny_config(manifest, tmp_path / "run", 1, augment=False))
     assert best.is_file()
+
+
+def test_empty_stdin_is_one_clear_error(monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert main(["transcribe", "-"]) == 1
+    assert "<stdin>: no audio data received" in capsys.readouterr().err
