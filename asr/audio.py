@@ -63,50 +63,60 @@ def audio_duration(path: str | os.PathLike) -> float | None:
     return info.frames / info.samplerate if info.samplerate else None
 
 
-def stream_audio(
-    path: str | os.PathLike, block_seconds: float = 10.0, sample_rate: int = SAMPLE_RATE
-) -> Iterator[np.ndarray]:
-    """Yield a long file as consecutive float32 mono blocks at ``sample_rate``.
+def native_blocks(
+    path: str | os.PathLike, block_seconds: float = 10.0
+) -> tuple[int, Iterator[np.ndarray]]:
+    """(rate, float32 mono blocks at the file's own rate), read front to back.
 
-    Memory stays bounded by the block size whatever the file length. Formats that
-    soundfile cannot stream are decoded whole by ``load_audio`` and then cut.
+    Formats that soundfile cannot stream are decoded whole by ``load_audio`` and
+    then cut (rate 16 kHz). Memory stays bounded by the block size otherwise.
     """
     path = Path(path)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        wav = load_audio(path, sample_rate)
-        step = int(block_seconds * sample_rate)
-        for k in range(0, len(wav), step):
-            yield wav[k : k + step]
-        return
+        wav = load_audio(path)
+        step = max(1, int(block_seconds * SAMPLE_RATE))
+        return SAMPLE_RATE, (wav[k : k + step] for k in range(0, len(wav), step))
     _check_rate(info.samplerate, str(path))
-    import soxr
+    blocksize = int(block_seconds * info.samplerate)
+    blocksize = max(1, min(blocksize, (1 << 24) // max(1, info.channels)))  # 64 MB
+    return info.samplerate, _mono_blocks(path, blocksize)
 
-    stream = soxr.ResampleStream(
-        info.samplerate, sample_rate, 1, dtype="float32", quality="HQ"
-    )
-    blocksize = max(1, int(block_seconds * info.samplerate))
+
+def _mono_blocks(path: Path, blocksize: int) -> Iterator[np.ndarray]:
     try:
         # not sf.blocks: it trusts the header's frame count, and past the real end
         # of a file that overstates it, yields its stale buffer again and again
         with _SequentialFile(str(path)) as f:
             for block in _read_blocks(f, blocksize):
                 mono = block.mean(axis=1)
-                mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
-                out = (
-                    mono
-                    if info.samplerate == sample_rate
-                    else stream.resample_chunk(mono)
+                yield np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0).astype(
+                    np.float32, copy=False
                 )
-                if len(out):
-                    yield out.astype(np.float32, copy=False)
     except (sf.LibsndfileError, RuntimeError) as err:
         raise AudioError(f"{path}: the audio stream is corrupt ({err})") from None
-    if info.samplerate != sample_rate:
-        tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-        if len(tail):
-            yield tail.astype(np.float32, copy=False)
+
+
+def stream_audio(
+    path: str | os.PathLike, block_seconds: float = 10.0, sample_rate: int = SAMPLE_RATE
+) -> Iterator[np.ndarray]:
+    """Yield a long file as consecutive float32 mono blocks at ``sample_rate``,
+    with memory bounded by the block size whatever the file length."""
+    rate, blocks = native_blocks(path, block_seconds)
+    if rate == sample_rate:
+        yield from (b for b in blocks if len(b))
+        return
+    import soxr
+
+    stream = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+    for block in blocks:
+        out = stream.resample_chunk(block)
+        if len(out):
+            yield out.astype(np.float32, copy=False)
+    tail = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+    if len(tail):
+        yield tail.astype(np.float32, copy=False)
 
 
 def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:

@@ -85,28 +85,9 @@ def microphone(args) -> Iterator[tuple[np.ndarray, int]]:
 
 def replay(path: Path, speed: float, block_seconds: float = 0.03):
     """A file's audio at its own rate in device-sized blocks, paced by ``speed``."""
-    import soundfile as sf
+    from asr.audio import native_blocks
 
-    from asr.audio import SAMPLE_RATE, AudioError, load_audio
-
-    try:
-        info = sf.info(str(path))
-        rate = info.samplerate
-        blocks = (
-            b.mean(axis=1)
-            for b in sf.blocks(
-                str(path),
-                blocksize=int(rate * block_seconds),
-                dtype="float32",
-                always_2d=True,
-            )
-        )
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        wav, rate = load_audio(path), SAMPLE_RATE  # raises AudioError if unreadable
-        step = int(rate * block_seconds)
-        blocks = (wav[k : k + step] for k in range(0, len(wav), step))
-    except AudioError:
-        raise
+    rate, blocks = native_blocks(path, block_seconds)
     t0 = time.monotonic()
     played = 0
     for block in blocks:

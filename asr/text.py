@@ -15,7 +15,7 @@ def normalize_text(text: str) -> str:
     """Lower-case, strip accents and punctuation (apostrophes inside words stay),
     collapse whitespace. The same function serves training targets and scoring."""
     text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     text = _KEEP.sub(" ", text.replace("-", " "))
     words = [w.strip("'") for w in _SPACES.split(text)]
     return " ".join(w for w in words if w)

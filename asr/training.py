@@ -153,6 +153,7 @@ class Trainer:
         self.progress = Progress()
         self.last_loss = math.nan
         self.writer = None
+        self.signals = _signals_interrupt()
 
     def _cmvn_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cfg.data.cmvn_stats:
@@ -229,11 +230,12 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
-        with _signals_interrupt():
+        with _signals_interrupt() as self.signals:
             try:
                 while self.progress.epoch < tc.epochs:
                     self.train_epoch(on_step)
                     self.end_epoch()
+                    self.signals.check()
             except (KeyboardInterrupt, Interrupted):
                 self.save_state()
                 log.warning(
@@ -276,6 +278,7 @@ class Trainer:
             p.step_in_epoch += 1
             if on_step is not None:
                 on_step(self)
+            self.signals.check()  # a step boundary: stop here if asked to
 
     def _loader_generator(self) -> torch.Generator:
         """A DataLoader draws its workers' base seed when an epoch starts; from its
@@ -438,19 +441,33 @@ def _as_tuple(x):
 
 
 class _signals_interrupt:
-    """Turn SIGTERM into KeyboardInterrupt while training (SIGINT already is)."""
+    """While training, SIGINT and SIGTERM only raise a flag; the loop stops at the
+    next step boundary, so the saved state is never half a step. A second signal
+    stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: int | None = None
+        self.old: dict = {}
 
     def __enter__(self):
-        self.old = signal.getsignal(signal.SIGTERM)
         try:
-            signal.signal(signal.SIGTERM, _raise_interrupt)
+            for sig in self.SIGNALS:
+                self.old[sig] = signal.signal(sig, self._handle)
         except ValueError:  # not the main thread: leave signals alone
-            self.old = None
+            self.old = {}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            raise Interrupted(f"signal {signum} (second)")
+        self.received = signum
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise Interrupted(f"signal {self.received}")
 
     def __exit__(self, *exc):
-        if self.old is not None:
-            signal.signal(signal.SIGTERM, self.old)
-
-
-def _raise_interrupt(signum, frame):
-    raise Interrupted(f"signal {signum}")
+        for sig, old in self.old.items():
+            signal.signal(sig, old)

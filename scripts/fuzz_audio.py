@@ -28,6 +28,7 @@ import io
 import multiprocessing as mp
 import os
 import random
+import signal
 import struct
 import sys
 import tempfile
@@ -487,11 +488,15 @@ def _warm_up() -> None:
     resample(np.zeros(100, dtype=np.float32), 8000, 16000)
 
 
-def _worker_main(conn, memory_limit: int, stderr_path: str) -> None:
-    if memory_limit:
+def _limit_memory(limit: int) -> None:
+    if limit:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _worker_main(conn, memory_limit: int, stderr_path: str) -> None:
+    _limit_memory(memory_limit)
     # C decoders (mpg123) chatter on stderr: keep it in a file, shown on a crash
     log = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 2)
@@ -651,8 +656,9 @@ def _drive(pool, todo, spawn, report, timeout, verbose) -> None:
             if not dead and time.monotonic() < w.deadline:
                 continue
             if dead:
-                code = w.proc.exitcode
-                why = f"the worker died (exit code {code}){w.stderr_tail()}"
+                code = w.proc.exitcode or 0
+                how = f"signal {signal.Signals(-code).name}" if code < 0 else code
+                why = f"the worker died ({how}){w.stderr_tail()}"
                 record(job, [("worker", "crash", why)])
             else:
                 why = f"no result after {timeout:g} s{w.stderr_tail()}"
@@ -689,6 +695,7 @@ def format_summary(report: FuzzReport) -> str:
 
 def reproduce(seed: int, iteration: int, save: str | None) -> int:
     """Rebuild one mutant and check it in this process, with full tracebacks."""
+    _limit_memory(MEMORY_LIMIT)  # as in the workers: a huge allocation fails
     source, blob, mutations = make_mutant(seed_files(), seed, iteration)
     print(f"iteration {iteration} (seed {seed}): source {source}")
     print(f"mutations: {'; '.join(mutations)} ({len(blob)} bytes)")

@@ -13,6 +13,7 @@ from asr.text import BLANK, CharTokenizer, normalize_text
         ("Don't stop!", "don't stop"),
         ("'quoted' words, here.", "quoted words here"),
         ("Café Noël", "cafe noel"),
+        ("Straße", "strasse"),
         ("twenty-three", "twenty three"),
         ("", ""),
         ("?!.", ""),
