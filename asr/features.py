@@ -117,6 +117,7 @@ class Frontend(nn.Module):
 
 SILENCE_DB = -60.0  # quieter than this is no speech: left as it is
 MAX_GAIN_DB = 40.0
+TOP_SHARE = 0.2  # the level is the mean power of the loudest fifth of the frames
 
 
 def level_gains(
@@ -124,7 +125,7 @@ def level_gains(
 ) -> torch.Tensor:
     """Gain per utterance that brings its speech level to ``level_db`` dBFS.
 
-    The level is the mean power of the louder half of its 10 ms frames (valid
+    The level is the mean power of the loudest TOP_SHARE of its 10 ms frames (valid
     samples only); gains are limited to +-40 dB and silence keeps gain 1.
     wavs: shape = (B, S) -> (B,).
     """
@@ -136,7 +137,7 @@ def level_gains(
     valid = torch.arange(n, device=wavs.device)[None] < (wav_lens[:, None] // hop)
     power = torch.where(valid, power, torch.full_like(power, -1.0))
     ranked = power.sort(dim=1, descending=True).values
-    n_top = (valid.sum(1) + 1) // 2
+    n_top = (valid.sum(1) * TOP_SHARE).ceil().long()
     top = torch.arange(n, device=wavs.device)[None] < n_top[:, None]
     mean = (ranked * top).sum(1) / n_top.clamp(min=1)
     level = 10 * torch.log10(mean.clamp(min=1e-12))

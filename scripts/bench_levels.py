@@ -25,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", type=Path, default=Path("data/an4/dev.jsonl"))
     ap.add_argument("--model", type=Path, default=default_model_path())
-    ap.add_argument("--level-db", type=float, default=-27.5)
+    ap.add_argument("--level-db", type=float, default=-25.0)
     args = ap.parse_args()
     model, tok, _ = load_model(args.model)
     utts = read_manifest(args.manifest)

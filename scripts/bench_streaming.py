@@ -2,8 +2,9 @@
 
     python scripts/bench_streaming.py --manifest data/an4/dev.jsonl [--model M]
 
-1. Chunked (LC-BLSTM) decoding of every dev utterance for several chunk and
-   right-context sizes, greedy, against full-utterance decoding: WER side by side.
+1. Chunked (LC-BLSTM) decoding of every dev utterance (from 0.2 s before its
+   speech, as the endpointer hands it over) for several chunk and right-context
+   sizes, greedy, against full-utterance decoding: WER side by side.
 2. Each dev clip padded with quiet-room noise is streamed in 30 ms blocks; the
    latency is the time from the end of speech (last speech island of the clip,
    asr.metrics.speech_islands) to the final result: the audio the endpointer had to
@@ -40,6 +41,10 @@ def chunk_table(net, tok, wavs, refs) -> None:
     for chunk, right in ((1000, 0), (25, 8), (10, 4), (6, 4), (6, 2), (4, 2), (2, 0)):
         hyps = []
         for wav in wavs:
+            # a stream's encoder starts where the endpointer hears speech (with
+            # its pre-roll), not at the recording's leading silence
+            onset = max(0, int((speech_islands(wav)[0][0] - 0.2) * 16000))
+            wav = wav[onset:]
             enc = ChunkedEncoder(net, chunk, right)
             enc.accept(wav)
             enc.flush()
