@@ -78,8 +78,10 @@ def number_words(n: int) -> str:
     )
 
 
+DIGIT_WORDS = _UNITS[:10]
+
 SLOTS: dict[str, list[tuple[str, object]]] = {
-    "digit": [(w, k) for k, w in enumerate(_UNITS[:10])] + [("oh", 0)],
+    "digit": [(w, k) for k, w in enumerate(DIGIT_WORDS)] + [("oh", 0)],
     "letter": [(c, c) for c in "abcdefghijklmnopqrstuvwxyz"],
     "number": [(number_words(n), n) for n in range(100)],
 }

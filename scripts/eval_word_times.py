@@ -24,20 +24,8 @@ from asr.alignment import (
     word_boundary_errors,
 )
 from asr.checkpoint import default_model_path, load_model
+from asr.commands import DIGIT_WORDS as DIGITS
 from asr.data import read_manifest
-
-DIGITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-]
 
 
 def main() -> None:

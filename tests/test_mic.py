@@ -67,16 +67,22 @@ def portaudio() -> None:
         pytest.skip(f"no ALSA system config at {mic.ALSA_SYSTEM_CONFIG}")
 
 
+def device_env(tmp_path: Path, wav: np.ndarray, rate: int, channels: int = 1) -> dict:
+    """Environment in which ``asr_file`` is an ALSA capture device playing ``wav``."""
+    raw = mic.write_raw_s16(wav, tmp_path / "clip.raw")
+    conf = tmp_path / "asr_file.conf"
+    conf.write_text(mic.record_file_device_config(raw, rate, channels))
+    env = mic.file_device_env(conf)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
 def capture_from_file(
     tmp_path: Path, wav: np.ndarray, rate: int, channels: int
 ) -> tuple[dict, np.ndarray]:
     """Play ``wav`` through the ``asr_file`` device; capture len(wav) frames."""
-    raw = mic.write_raw_s16(wav, tmp_path / "clip.raw")
-    conf = tmp_path / "asr_file.conf"
-    conf.write_text(mic.record_file_device_config(raw, rate, channels))
     out = tmp_path / "captured.npy"
-    env = mic.file_device_env(conf)
-    env["PYTHONPATH"] = str(ROOT)
+    env = device_env(tmp_path, wav, rate, channels)
     proc = subprocess.run(
         [sys.executable, "-c", CAPTURE_SCRIPT, str(out), str(len(wav)), str(channels)],
         env=env,
@@ -283,11 +289,7 @@ def test_file_device_config_and_raw_writer(tmp_path: Path) -> None:
 
 def run_cli_on_file_device(tmp_path: Path, wav: np.ndarray, args: list[str]):
     """`asr ARGS --device asr_file` with ``wav`` (16 kHz) as the microphone."""
-    raw = mic.write_raw_s16(wav, tmp_path / "mic.raw")
-    conf = tmp_path / "asr_file.conf"
-    conf.write_text(mic.record_file_device_config(raw, 16000, 1))
-    env = mic.file_device_env(conf)
-    env["PYTHONPATH"] = str(ROOT)
+    env = device_env(tmp_path, wav, 16000)
     duration = str(len(wav) / 16000)
     return subprocess.run(
         [
@@ -342,11 +344,7 @@ def test_microphone_streaming_end_to_end(tmp_path: Path, portaudio: None) -> Non
 def test_list_devices_cli_shows_the_file_device(
     tmp_path: Path, portaudio: None
 ) -> None:
-    raw = mic.write_raw_s16(quiet(0.5), tmp_path / "mic.raw")
-    conf = tmp_path / "asr_file.conf"
-    conf.write_text(mic.record_file_device_config(raw, 16000, 1))
-    env = mic.file_device_env(conf)
-    env["PYTHONPATH"] = str(ROOT)
+    env = device_env(tmp_path, quiet(0.5), 16000)
     proc = subprocess.run(
         [sys.executable, "-m", "asr", "stream", "--list-devices"],
         env=env,

@@ -15,23 +15,12 @@ from asr.alignment import (
     word_boundary_errors,
 )
 from asr.checkpoint import default_model_path, load_model
+from asr.commands import DIGIT_WORDS as DIGITS
 from asr.data import read_manifest
 from asr.metrics import speech_islands
 from tests.conftest import ROOT, SHARED_AN4, TEST_DATA, clip_rows
 
 SHARED_FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
-DIGITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-]
 
 
 def test_speech_islands_on_a_synthetic_signal():
