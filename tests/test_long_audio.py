@@ -111,3 +111,23 @@ def test_pauses_split_real_speech_before_the_length_limit():
     assert len(pieces) == 2
     cut = pieces[1][0]
     assert len(a) / SAMPLE_RATE < cut < (len(a) + len(quiet)) / SAMPLE_RATE
+
+
+@pytest.mark.slow
+def test_a_one_hour_file(tmp_path, transcriber):
+    """One hour: digital silence with the "stop" clip every 10 minutes."""
+    stop = load_audio(next(p for p, t in clip_rows() if t == "stop"))
+    path = tmp_path / "hour.flac"
+    minute = np.zeros(60 * SAMPLE_RATE, dtype=np.float32)
+    with sf.SoundFile(str(path), "w", SAMPLE_RATE, 1, format="FLAC") as f:
+        for m in range(60):
+            if m % 10 == 5:
+                f.write(np.concatenate([stop, minute[len(stop) :]]))
+            else:
+                f.write(minute)
+    (res,) = transcriber.transcribe_files([path])
+    assert res.error is None and res.duration == pytest.approx(3600, abs=0.01)
+    stops = [w for w in res.words if w.word == "stop"]
+    assert len(stops) == 6
+    for k, w in enumerate(stops):  # global times: minute 5, 15, ..., 55
+        assert 300 + 600 * k <= w.start < w.end <= 300 + 600 * k + 1.0
