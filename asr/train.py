@@ -12,7 +12,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from asr.training import TrainConfig, fit
+from asr.config import TrainConfig
+from asr.training import fit
 
 CONF_DIR = os.environ.get(
     "ASR_CONF_DIR", str(Path(__file__).resolve().parent.parent / "conf")

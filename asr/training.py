@@ -16,63 +16,22 @@ import torch
 from tqdm import tqdm
 
 from asr.audio import load_audio
-from asr.augment import AugmentConfig, SpecAugment
+from asr.augment import SpecAugment
 from asr.checkpoint import atomic_save, safe_load, save_model
+from asr.config import OptimConfig, TrainConfig
 from asr.data import (
     DurationBatchSampler,
     SpeechDataset,
     collate,
     read_manifest,
 )
-from asr.features import FeatureConfig, compute_cmvn_stats
+from asr.features import compute_cmvn_stats
 from asr.metrics import score
-from asr.model import ASRModel, ModelConfig
+from asr.model import ASRModel
 from asr.text import CharTokenizer
 from asr.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DataConfig:
-    train_manifest: str = "???"
-    dev_manifest: str = "???"
-    cmvn_stats: str = ""  # file from `asr stats`; empty: computed at start
-    max_batch_seconds: float = 60.0
-    max_batch_size: int = 0  # 0: no cap besides seconds
-    num_workers: int = 0
-    sortagrad: bool = True  # first epoch short-to-long
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1.5e-3  # peak learning rate
-    weight_decay: float = 1e-2
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
-    warmup_steps: int = 300
-    final_lr_ratio: float = 0.02  # cosine decay ends at lr * this
-    grad_clip: float = 5.0
-
-
-@dataclass
-class TrainerConfig:
-    out_dir: str = "exp/run"
-    epochs: int = 40
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 0  # torch intra-op threads; 0: torch's default
-    resume: bool = False
-    progress: bool = True
-
-
-@dataclass
-class TrainConfig:
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
 @dataclass

@@ -5,16 +5,10 @@ import torch
 
 from asr.augment import AugmentConfig
 from asr.checkpoint import load_model, safe_load
+from asr.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
 from asr.data import collate
 from asr.model import ModelConfig
-from asr.training import (
-    DataConfig,
-    OptimConfig,
-    TrainConfig,
-    Trainer,
-    TrainerConfig,
-    fit,
-)
+from asr.training import Trainer, fit
 
 
 def tiny_config(manifest, out_dir, epochs: int, augment: bool) -> TrainConfig:
