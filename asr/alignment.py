@@ -205,7 +205,7 @@ def word_boundary_errors(
             lp[0, : n[0]],
             text,
             tokenizer,
-            0.04,
+            model.frame_seconds,
             start_pad=start_pad,
             end_pad=end_pad,
             wav=wav if snap else None,

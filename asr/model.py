@@ -27,6 +27,8 @@ class ConvSubsampling(nn.Module):
     No padding in time, so each output frame depends only on real input frames.
     """
 
+    FACTOR = 4  # feature frames per output frame
+
     def __init__(self, n_mels: int, channels: int):
         super().__init__()
         self.conv = nn.Sequential(
@@ -116,6 +118,11 @@ class ASRModel(nn.Module):
         """Normalised feats (B, T, F) -> log_probs (B, T', V), out_lens (B,)."""
         x, lens = self.subsampling(feats, feat_lens)
         return self.head(self.encoder(x, lens)), lens
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per output frame (feature hop x subsampling)."""
+        return self.feature_cfg.hop_ms / 1000 * ConvSubsampling.FACTOR
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -20,8 +20,6 @@ from asr.decoding import DecodingOptions, Hypothesis, WordTiming, build_decoder
 from asr.model import ASRModel
 from asr.text import CharTokenizer
 
-SUBSAMPLING = 4  # encoder frames per feature frame (ConvSubsampling)
-
 
 @dataclass
 class Segment:
@@ -75,7 +73,7 @@ class Transcriber:
             batch_seconds,
             max_segment_seconds,
         )
-        self.frame_seconds = model.feature_cfg.hop_ms / 1000 * SUBSAMPLING
+        self.frame_seconds = model.frame_seconds
         self.device = next(model.parameters()).device
 
     @torch.inference_mode()
@@ -104,13 +102,8 @@ class Transcriber:
 
     def transcribe_waveforms(self, waveforms: Sequence[np.ndarray]) -> list[Hypothesis]:
         """Decode waveforms in batches of similar length; results in input order."""
-        order = sorted(range(len(waveforms)), key=lambda i: len(waveforms[i]))
         results: list[Hypothesis | None] = [None] * len(waveforms)
-        lengths = [len(w) for w in waveforms]
-        for batch in length_batches(order, lengths, self.batch_seconds):
-            wavs = [torch.from_numpy(waveforms[i]) for i in batch]
-            padded = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True)
-            lens = torch.tensor([lengths[i] for i in batch])
+        for batch, padded, lens in padded_batches(waveforms, self.batch_seconds):
             for i, hyp in zip(batch, self.decode_batch(padded, lens)):
                 results[i] = hyp
         return results  # type: ignore[return-value]
@@ -266,6 +259,18 @@ def _quietest_point(wav: np.ndarray, sample_rate: int) -> int:
     k = win // hop
     window = np.convolve(energy, np.ones(k), mode="valid")
     return int(window.argmin()) * hop + win // 2
+
+
+def padded_batches(waveforms: Sequence[np.ndarray], batch_seconds: float):
+    """Yield (indices, zero-padded (B, S) tensor, lengths (B,)) over ``waveforms``
+    in batches of similar length whose padded audio stays under budget."""
+    lengths = [len(w) for w in waveforms]
+    order = sorted(range(len(waveforms)), key=lengths.__getitem__)
+    for batch in length_batches(order, lengths, batch_seconds):
+        padded = torch.nn.utils.rnn.pad_sequence(
+            [torch.from_numpy(waveforms[i]) for i in batch], batch_first=True
+        )
+        yield batch, padded, torch.tensor([lengths[i] for i in batch])
 
 
 def length_batches(order: list[int], lengths: list[int], batch_seconds: float):

@@ -16,7 +16,7 @@ from asr.decoding import DecodingOptions, build_decoder
 from asr.metrics import score
 from asr.model import ASRModel
 from asr.text import CharTokenizer
-from asr.transcribe import length_batches
+from asr.transcribe import padded_batches
 
 
 @dataclass
@@ -32,18 +32,11 @@ def compute_emissions(
 ) -> list[torch.Tensor]:
     """Per utterance log-probs, shape = (T_i, V), in manifest order."""
     wavs = [load_audio(u.audio_filepath) for u in utts]
-    lengths = [len(w) for w in wavs]
     out: list[torch.Tensor | None] = [None] * len(wavs)
-    order = sorted(range(len(wavs)), key=lengths.__getitem__)
     device = next(model.parameters()).device
-    for batch in length_batches(order, lengths, batch_seconds):
-        padded = torch.nn.utils.rnn.pad_sequence(
-            [torch.from_numpy(wavs[i]) for i in batch], batch_first=True
-        )
-        lp, lens = model(
-            padded.to(device), torch.tensor([lengths[i] for i in batch], device=device)
-        )
-        for i, row, n in zip(batch, lp.cpu(), lens.tolist()):
+    for batch, padded, lens in padded_batches(wavs, batch_seconds):
+        lp, out_lens = model(padded.to(device), lens.to(device))
+        for i, row, n in zip(batch, lp.cpu(), out_lens.tolist()):
             out[i] = row[:n].clone()
     return out  # type: ignore[return-value]
 

@@ -122,6 +122,23 @@ def test_slots_reach_the_action(model, tmp_path):
     assert m is not None and m.slots == {"number": 41} and m.text == "enter forty one"
 
 
+def run_commands_on_stop(grammar, *extra: str) -> int:
+    """`asr commands` on the bundled "stop" clip, replayed without waiting."""
+    path = next(p for p, t in clip_rows() if t == "stop")
+    return main(
+        [
+            "commands",
+            "--grammar",
+            str(grammar),
+            "--input",
+            str(path),
+            "--speed",
+            "0",
+            *extra,
+        ]
+    )
+
+
 def test_cli_commands_json_and_actions_without_a_shell(tmp_path, capsys):
     marker = tmp_path / "ran.txt"
     grammar = tmp_path / "g.yaml"
@@ -132,22 +149,7 @@ def test_cli_commands_json_and_actions_without_a_shell(tmp_path, capsys):
         " 'a;b', '$HOME']}\n"
         "  - {phrase: go, action: {emit: {state: go}}}\n"
     )
-    path = next(p for p, t in clip_rows() if t == "stop")
-    assert (
-        main(
-            [
-                "commands",
-                "--grammar",
-                str(grammar),
-                "--input",
-                str(path),
-                "--speed",
-                "0",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert run_commands_on_stop(grammar, "--json") == 0
     (line,) = capsys.readouterr().out.strip().splitlines()
     event = json.loads(line)
     assert event["command"] == "stop" and event["text"] == "stop"
@@ -164,21 +166,7 @@ def test_cli_shell_only_when_the_grammar_asks(tmp_path, capsys):
         "commands:\n  - phrase: stop\n    action: {run: 'echo $((1+2))"
         f" > {marker}', shell: true}}\n"
     )
-    path = next(p for p, t in clip_rows() if t == "stop")
-    assert (
-        main(
-            [
-                "commands",
-                "--grammar",
-                str(grammar),
-                "--input",
-                str(path),
-                "--speed",
-                "0",
-            ]
-        )
-        == 0
-    )
+    assert run_commands_on_stop(grammar) == 0
     assert "stop" in capsys.readouterr().out
     assert marker.read_text().strip() == "3"
 
