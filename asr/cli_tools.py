@@ -36,6 +36,13 @@ def add_tool_commands(sub, model_args, decoding_args) -> None:
     p = sub.add_parser("stats", help="feature mean/std of a training manifest")
     p.add_argument("manifest", type=Path)
     p.add_argument("--output", type=Path, required=True)
+    p.add_argument(
+        "--level-db",
+        type=float,
+        default=None,
+        help="normalise each utterance's speech level to this dBFS first "
+        "(must match the training config's features.level_db)",
+    )
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("info", help="describe a model checkpoint")
@@ -110,12 +117,10 @@ def cmd_stats(args) -> int:
     from asr.features import FeatureConfig, compute_cmvn_stats
 
     utts = read_manifest(args.manifest)
-    cfg = FeatureConfig()
+    cfg = FeatureConfig(level_db=args.level_db)
     mean, std = compute_cmvn_stats((load_audio(u.audio_filepath) for u in utts), cfg)
-    atomic_save(
-        {"mean": mean, "std": std, "n_mels": cfg.n_mels, "n_utterances": len(utts)},
-        args.output,
-    )
+    stats = {"mean": mean, "std": std, "n_mels": cfg.n_mels, "n_utterances": len(utts)}
+    atomic_save({**stats, "level_db": args.level_db}, args.output)
     print(f"feature statistics of {len(utts)} utterances -> {args.output}")
     return 0
 

@@ -1,4 +1,7 @@
-"""The acoustic model: frontend -> conv x4 subsampling -> packed BiLSTMs -> CTC head."""
+"""The acoustic model: frontend -> conv x4 subsampling -> packed BiLSTMs -> CTC head.
+
+The recurrent layers are LSTMs by default; ``ModelConfig.rnn = "gru"`` swaps in GRUs.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,15 @@ class ModelConfig:
     dropout: float = 0.1
     layer_norm: bool = True  # LayerNorm between recurrent layers (per frame)
     blank_bias: float = 0.0  # initial bias of the blank logit
+    rnn: str = "lstm"  # recurrent layer type: lstm | gru
+
+    def __post_init__(self) -> None:
+        if self.rnn not in RNN_TYPES:
+            kinds = sorted(RNN_TYPES)
+            raise ValueError(f"model.rnn must be one of {kinds}, not {self.rnn!r}")
+
+
+RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class ConvSubsampling(nn.Module):
@@ -56,7 +68,7 @@ class ConvSubsampling(nn.Module):
 
 
 class BiLSTMEncoder(nn.Module):
-    """A stack of bidirectional LSTMs over one packed sequence.
+    """A stack of bidirectional LSTMs (or GRUs) over one packed sequence.
 
     Layers are separate nn.LSTMs so that LayerNorm and dropout can act between them
     on the packed data, which holds only real frames: padding never leaks in.
@@ -66,7 +78,7 @@ class BiLSTMEncoder(nn.Module):
         super().__init__()
         sizes = [input_size] + [2 * cfg.hidden_size] * (cfg.n_layers - 1)
         self.layers = nn.ModuleList(
-            nn.LSTM(n, cfg.hidden_size, batch_first=True, bidirectional=True)
+            RNN_TYPES[cfg.rnn](n, cfg.hidden_size, batch_first=True, bidirectional=True)
             for n in sizes
         )
         norm = nn.LayerNorm if cfg.layer_norm else lambda n: nn.Identity()

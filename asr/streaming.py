@@ -78,9 +78,8 @@ class ChunkedEncoder:
         self.x: list[torch.Tensor] = []  # subsampled frames, (n, D) pieces
         self.n_x = 0
         self.done = 0  # encoder frames committed
-        self.states: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(
-            self.layers
-        )
+        # per layer: the forward direction's (h, c) for LSTMs, h for GRUs
+        self.states: list = [None] * len(self.layers)
         self.log_probs: list[torch.Tensor] = []  # committed (n, V) pieces
         self.gain: torch.Tensor | None = None  # level gain, fixed at the first frames
         self.lookahead = torch.zeros(0)  # tentative log-probs of the right context
@@ -161,9 +160,9 @@ class ChunkedEncoder:
         self.done += size
 
 
-def _direction(lstm: nn.LSTM, suffix: str) -> nn.LSTM:
-    """One direction of a bidirectional single-layer LSTM, sharing its weights."""
-    uni = nn.LSTM(lstm.input_size, lstm.hidden_size, batch_first=True)
+def _direction(lstm: nn.LSTM | nn.GRU, suffix: str) -> nn.LSTM | nn.GRU:
+    """One direction of a bidirectional single-layer LSTM/GRU, sharing its weights."""
+    uni = type(lstm)(lstm.input_size, lstm.hidden_size, batch_first=True)
     for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
         setattr(uni, name, getattr(lstm, name + suffix))
     return uni.eval()

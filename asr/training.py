@@ -117,6 +117,13 @@ class Trainer:
     def _cmvn_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cfg.data.cmvn_stats:
             stats = safe_load(self.cfg.data.cmvn_stats)
+            level_db = stats.get("level_db")
+            if level_db != self.cfg.features.level_db:
+                raise ValueError(
+                    f"{self.cfg.data.cmvn_stats} was computed with level_db={level_db}"
+                    f" but features.level_db={self.cfg.features.level_db}: rerun "
+                    "`asr stats` with the matching --level-db"
+                )
             return stats["mean"], stats["std"]
         log.info(
             "computing feature statistics over %d utterances", len(self.train_utts)

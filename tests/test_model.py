@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from asr.features import FeatureConfig
@@ -22,8 +23,9 @@ def test_output_shapes_and_lengths():
     torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(2, 23))
 
 
-def test_outputs_do_not_depend_on_padding():
-    model = small_model()
+@pytest.mark.parametrize("rnn", ["lstm", "gru"])
+def test_outputs_do_not_depend_on_padding(rnn):
+    model = small_model(rnn=rnn)
     wav = torch.randn(1, 11000)
     alone, n = model(wav, torch.tensor([11000]))
     padded = torch.cat([wav, 0.5 * torch.randn(1, 7000)], dim=1)
@@ -32,8 +34,9 @@ def test_outputs_do_not_depend_on_padding():
     torch.testing.assert_close(with_pad[:, : n[0]], alone, atol=1e-5, rtol=1e-5)
 
 
-def test_outputs_do_not_depend_on_batch_neighbours():
-    model = small_model()
+@pytest.mark.parametrize("rnn", ["lstm", "gru"])
+def test_outputs_do_not_depend_on_batch_neighbours(rnn):
+    model = small_model(rnn=rnn)
     gen = torch.Generator().manual_seed(1)
     target = torch.randn(8000, generator=gen)
     alone, n = model(target[None], torch.tensor([8000]))
@@ -59,3 +62,18 @@ def test_dropout_only_in_training_and_depth_width_configurable():
 def test_very_short_input_still_gives_one_frame():
     log_probs, lens = small_model()(torch.randn(1, 200), torch.tensor([200]))
     assert lens.tolist() == [1] and log_probs.shape[1] >= 1
+
+
+def test_gru_encoder_has_gru_layers_and_three_quarters_of_the_recurrent_weights():
+    lstm, gru = small_model(), small_model(rnn="gru")
+    assert all(isinstance(m, torch.nn.GRU) for m in gru.encoder.layers)
+
+    def recurrent(m):
+        return sum(p.numel() for p in m.encoder.layers.parameters())
+
+    assert recurrent(gru) * 4 == recurrent(lstm) * 3  # 3 gates vs 4
+
+
+def test_unknown_rnn_type_is_a_clear_error():
+    with pytest.raises(ValueError, match="model.rnn"):
+        ModelConfig(rnn="transformer")
