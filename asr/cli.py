@@ -98,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     from asr.cli_stream import add_stream_commands
 
     add_stream_commands(sub, _model_args)
+    from asr.cli_explain import add_explain_command
+
+    add_explain_command(sub, _model_args, _decoding_args)
     return ap
 
 
