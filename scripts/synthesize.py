@@ -353,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--exclude-voices", default="", help="comma-separated engine:voice to leave out"
     )
+    ap.add_argument(
+        "--only-voices", default="", help="comma-separated engine:voice to use alone"
+    )
     ap.add_argument("--noise-prob", type=float, default=0.5)
     ap.add_argument("--snr", type=float, nargs=2, default=(5.0, 30.0))
     ap.add_argument("--seed", type=int, default=0)
@@ -374,8 +377,13 @@ def main(argv: list[str] | None = None) -> int:
         print("error: none of the requested TTS engines is installed", file=sys.stderr)
         return 2
     excluded = set(filter(None, args.exclude_voices.split(",")))
+    only = set(filter(None, args.only_voices.split(",")))
     voices = {
-        e: [v for v in ENGINES[e][1]() if f"{e}:{v}" not in excluded]
+        e: [
+            v
+            for v in ENGINES[e][1]()
+            if f"{e}:{v}" not in excluded and (not only or f"{e}:{v}" in only)
+        ]
         for e in set(engines)
     }
     engines = [e for e in engines if voices[e]]

@@ -115,3 +115,19 @@ def test_unknown_engine_is_an_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--texts", str(texts), "--out", str(tmp_path), "--engines", "sam"])
     assert "unknown engine" in capsys.readouterr().err
+
+
+@pytest.mark.skipif("flite" not in ENGINES, reason="flite is not installed")
+def test_voices_can_be_held_out_and_used_alone(tmp_path):
+    texts = tmp_path / "t.txt"
+    texts.write_text("yes\n")
+    common = ["--texts", str(texts), "--copies", "6", "--engines", "flite"]
+    main([*common, "--out", str(tmp_path / "a"), "--exclude-voices", "flite:rms"])
+    main([*common, "--out", str(tmp_path / "b"), "--only-voices", "flite:rms"])
+
+    def speakers(d):
+        lines = (tmp_path / d / "manifest.jsonl").read_text().splitlines()
+        return {json.loads(line)["speaker"] for line in lines}
+
+    assert "flite:rms" not in speakers("a") and len(speakers("a")) > 1
+    assert speakers("b") == {"flite:rms"}
