@@ -63,6 +63,21 @@ def audio_duration(path: str | os.PathLike) -> float | None:
     return info.frames / info.samplerate if info.samplerate else None
 
 
+MAX_HEADER_FRAMES = 1 << 40  # more is a header of unknown length (FLAC from a pipe)
+
+
+def measure_duration(path: str | os.PathLike) -> float:
+    """Duration in seconds: from the header when it states a plausible length (no
+    decoding), else by decoding the file. Raises AudioError like ``load_audio``."""
+    try:
+        info = sf.info(str(path))
+        if 0 < info.frames < MAX_HEADER_FRAMES and info.samplerate >= MIN_SAMPLE_RATE:
+            return info.frames / info.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        pass
+    return len(load_audio(path)) / SAMPLE_RATE
+
+
 def native_blocks(
     path: str | os.PathLike, block_seconds: float = 10.0
 ) -> tuple[int, Iterator[np.ndarray]]:

@@ -14,6 +14,7 @@ class DataConfig:
     train_manifest: str = "???"
     dev_manifest: str = "???"
     cmvn_stats: str = ""  # file from `asr stats`; empty: computed at start
+    cmvn_max_utterances: int = 2000  # computed at start: a random sample; 0: all
     max_batch_seconds: float = 60.0
     max_batch_size: int = 0  # 0: no cap besides seconds
     num_workers: int = 0

@@ -21,9 +21,11 @@ from asr.checkpoint import atomic_save, safe_load, save_model
 from asr.config import OptimConfig, TrainConfig
 from asr.data import (
     DurationBatchSampler,
+    Manifest,
     SpeechDataset,
     collate,
     read_manifest,
+    sample_indices,
 )
 from asr.features import compute_cmvn_stats
 from asr.metrics import score
@@ -80,9 +82,9 @@ class Trainer:
         _seed_everything(tc.seed)
         self.device = pick_device(tc.device)
         self.out_dir = Path(tc.out_dir)
-        self.train_utts = read_manifest(cfg.data.train_manifest)
+        self.train_utts = Manifest(cfg.data.train_manifest)  # lazy: any corpus size
         self.dev_utts = read_manifest(cfg.data.dev_manifest)
-        self.tokenizer = CharTokenizer.build(u.text for u in self.train_utts)
+        self.tokenizer = CharTokenizer.build(self.train_utts.texts())
         self.model = ASRModel(cfg.model, cfg.features, len(self.tokenizer))
         self.model.frontend.cmvn.set_stats(*self._cmvn_stats())
         self.model.to(self.device)
@@ -91,7 +93,7 @@ class Trainer:
             self.train_utts, self.tokenizer, cfg.augment.speed_factors, tc.seed
         )
         self.sampler = DurationBatchSampler(
-            [u.duration for u in self.train_utts],
+            self.train_utts.durations,
             cfg.data.max_batch_seconds,
             cfg.data.max_batch_size,
             shuffle=True,
@@ -125,11 +127,15 @@ class Trainer:
                     "`asr stats` with the matching --level-db"
                 )
             return stats["mean"], stats["std"]
+        utts, seed = self.train_utts, self.cfg.trainer.seed
+        picked = sample_indices(len(utts), self.cfg.data.cmvn_max_utterances, seed)
         log.info(
-            "computing feature statistics over %d utterances", len(self.train_utts)
+            "computing feature statistics over %d of %d utterances",
+            len(picked),
+            len(utts),
         )
         return compute_cmvn_stats(
-            (load_audio(u.audio_filepath) for u in self.train_utts), self.cfg.features
+            (load_audio(utts[i].audio_filepath) for i in picked), self.cfg.features
         )
 
     # ---- state ---------------------------------------------------------------
