@@ -39,6 +39,7 @@ class TrainerConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch intra-op threads; 0: torch's default
     resume: bool = False
+    init_from: str = ""  # checkpoint to fine-tune (same model config and alphabet)
     progress: bool = True
 
 

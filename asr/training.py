@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from asr.audio import load_audio
 from asr.augment import SpecAugment
-from asr.checkpoint import atomic_save, safe_load, save_model
+from asr.checkpoint import atomic_save, load_model, safe_load, save_model
 from asr.config import OptimConfig, TrainConfig
 from asr.data import (
     DurationBatchSampler,
@@ -52,6 +52,32 @@ class Interrupted(Exception):
     """Raised inside the loop on SIGINT/SIGTERM after the state is saved."""
 
 
+def init_from_checkpoint(
+    path: str, cfg: TrainConfig, texts
+) -> tuple[ASRModel, CharTokenizer]:
+    """A new model for ``cfg`` holding a trained checkpoint's weights (fine-tuning).
+
+    The architecture must match; the checkpoint's vocabulary is kept and must
+    cover every character of ``texts``; its CMVN statistics come along."""
+    trained, tokenizer, _ = load_model(path)
+    if dataclasses.asdict(trained.cfg) != dataclasses.asdict(cfg.model):
+        raise ValueError(
+            f"trainer.init_from={path}: its model config {trained.cfg} differs from "
+            f"model={cfg.model}"
+        )
+    unknown = set()
+    for text in texts:
+        unknown |= set(text) - set(tokenizer.symbols)
+    if unknown:
+        raise ValueError(
+            f"trainer.init_from={path}: the training texts use characters its "
+            f"vocabulary lacks: {sorted(unknown)}"
+        )
+    model = ASRModel(cfg.model, cfg.features, len(tokenizer))
+    model.load_state_dict(trained.float().state_dict())
+    return model, tokenizer
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -84,9 +110,15 @@ class Trainer:
         self.out_dir = Path(tc.out_dir)
         self.train_utts = Manifest(cfg.data.train_manifest)  # lazy: any corpus size
         self.dev_utts = read_manifest(cfg.data.dev_manifest)
-        self.tokenizer = CharTokenizer.build(self.train_utts.texts())
-        self.model = ASRModel(cfg.model, cfg.features, len(self.tokenizer))
-        self.model.frontend.cmvn.set_stats(*self._cmvn_stats())
+        if tc.init_from:  # fine-tuning: weights, vocabulary and CMVN from there
+            self.model, self.tokenizer = init_from_checkpoint(
+                tc.init_from, cfg, self.train_utts.texts()
+            )
+        else:
+            self.tokenizer = CharTokenizer.build(self.train_utts.texts())
+            self.model = ASRModel(cfg.model, cfg.features, len(self.tokenizer))
+        if not tc.init_from or cfg.data.cmvn_stats:
+            self.model.frontend.cmvn.set_stats(*self._cmvn_stats())
         self.model.to(self.device)
         self.specaug = SpecAugment(cfg.augment)
         self.dataset = SpeechDataset(

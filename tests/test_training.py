@@ -89,3 +89,38 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(an4_manifest, tmp
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_fine_tuning_starts_from_the_checkpoint_weights(an4_manifest, tmp_path):
+    from asr.checkpoint import default_model_path
+
+    cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
+    bundled, tokenizer, _ = load_model(default_model_path())
+    cfg.model = bundled.cfg
+    cfg.features = bundled.feature_cfg
+    cfg.trainer.init_from = str(default_model_path())
+    trainer = Trainer(cfg)
+    assert trainer.tokenizer.symbols == tokenizer.symbols
+    for (name, a), b in zip(
+        trainer.model.state_dict().items(), bundled.float().state_dict().values()
+    ):
+        assert torch.equal(a, b), name  # CMVN buffers included
+
+
+def test_fine_tuning_refuses_a_different_architecture_or_alphabet(
+    an4_manifest, tmp_path
+):
+    from asr.checkpoint import default_model_path
+
+    cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
+    cfg.trainer.init_from = str(default_model_path())
+    with pytest.raises(ValueError, match="model config"):
+        Trainer(cfg)  # tiny config vs the bundled 3 x 320
+    bundled = load_model(default_model_path())[0]
+    cfg.model = bundled.cfg
+    lines = an4_manifest.read_text().splitlines()
+    an4_manifest.write_text(
+        "\n".join(lines + [lines[0].replace('"text": "', '"text": "ça ')]) + "\n"
+    )
+    with pytest.raises(ValueError, match="lacks"):
+        Trainer(cfg)
