@@ -1,0 +1,88 @@
+"""recipes/commands (the bundled model's data) and scripts/eval_commands.py."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from asr.checkpoint import default_model_path, load_model
+from asr.commands import Grammar
+from asr.data import Utterance, read_manifest, write_manifest
+from scripts.eval_commands import evaluate, format_table
+from tests.conftest import ROOT, clip_rows
+
+sys.path.insert(0, str(ROOT / "recipes" / "commands"))
+import prepare  # noqa: E402
+
+
+def test_command_words_are_the_grammars_single_words_and_digits():
+    words = prepare.command_words()
+    for w in ("up", "down", "left", "right", "on", "off", "rubout", "zero", "oh"):
+        assert w in words
+    assert not [w for w in words if " " in w or "<" in w]
+
+
+def write_sets(tmp_path, fsdd_dev_speaker="nicolas", synth_dev_voice="flite:rms"):
+    clip, text = clip_rows()[1]  # "enter forty one": not a command
+    row = Utterance(str(clip), 1.0, text, "s")
+    folders = {}
+    for name, files in {
+        "an4": {"train": [row], "dev": [row, Utterance(str(clip), 1.0, "stop", "d")]},
+        "digits": {
+            "train": [Utterance(str(clip), 0.5, "seven", "george")],
+            "dev": [Utterance(str(clip), 0.5, "two", fsdd_dev_speaker)],
+        },
+        "synth": {"manifest": [Utterance(str(clip), 0.7, "left", "espeak:en-us+m1")]},
+        "synth_dev": {"manifest": [Utterance(str(clip), 0.7, "up", synth_dev_voice)]},
+    }.items():
+        folders[name] = tmp_path / name
+        for stem, utts in files.items():
+            write_manifest(folders[name] / f"{stem}.jsonl", utts)
+    return folders
+
+
+def run_prepare(folders, out):
+    return prepare.main(
+        ["--an4", str(folders["an4"]), "--digits", str(folders["digits"]),
+         "--synth", str(folders["synth"]), "--synth-dev", str(folders["synth_dev"]),
+         "--out", str(out)]
+    )  # fmt: skip
+
+
+def test_prepare_joins_the_sources_and_cuts_the_evaluation_sets(tmp_path):
+    out = tmp_path / "out"
+    assert run_prepare(write_sets(tmp_path), out) == 0
+    train = read_manifest(out / "train.jsonl")
+    assert [u.text for u in train] == ["enter forty one", "seven", "left"]
+    assert [u.text for u in read_manifest(out / "an4_commands.jsonl")] == ["stop"]
+    assert len(read_manifest(out / "an4_dev.jsonl")) == 2
+    assert [u.speaker for u in read_manifest(out / "synth_dev.jsonl")] == ["flite:rms"]
+    raw = (out / "train.jsonl").read_text()
+    assert str(clip_rows()[1][0].resolve()) in raw  # absolute: valid from anywhere
+
+
+def test_prepare_refuses_speakers_or_voices_in_train_and_test(tmp_path):
+    with pytest.raises(SystemExit, match="FSDD speakers"):
+        run_prepare(write_sets(tmp_path, fsdd_dev_speaker="george"), tmp_path / "o")
+    with pytest.raises(SystemExit, match="voices"):
+        run_prepare(
+            write_sets(tmp_path, synth_dev_voice="espeak:en-us+m1"), tmp_path / "o"
+        )
+
+
+def test_eval_commands_scores_what_the_grammar_fires():
+    model, tokenizer, _ = load_model(default_model_path())
+    grammar = Grammar.load(ROOT / "examples" / "commands.yaml")
+    utts = [Utterance(str(path), 1.0, text) for path, text in clip_rows()]
+    counts = evaluate(model, tokenizer, grammar, utts)
+    # the clips: "stop" (a command the bundled model knows) and 4 other utterances
+    assert counts["stop"] == {**dict.fromkeys(counts["stop"], 0), "correct": 1}
+    assert counts["<other>"]["rejected"] == 4
+    # a wrong reference turns the same firing into "wrong"
+    stop = [u for u in utts if u.text == "stop"][0]
+    stop.text = "go"
+    assert evaluate(model, tokenizer, grammar, [stop])["go"]["wrong"] == 1
+    table = format_table(counts)
+    assert "| stop | 1 | 1 | 0 | 0 | 0 |" in table
+    assert "fired right: 1 (100.0%)" in table
