@@ -29,3 +29,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_transcribe.py
+	$(PY) scripts/bench_features.py
+	$(PY) scripts/bench_inference.py
+	$(PY) scripts/bench_train_step.py
+	$(PY) scripts/bench_memory.py
