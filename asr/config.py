@@ -15,9 +15,11 @@ class DataConfig:
     dev_manifest: str = "???"
     cmvn_stats: str = ""  # file from `asr stats`; empty: computed at start
     cmvn_max_utterances: int = 2000  # computed at start: a random sample; 0: all
-    max_batch_seconds: float = 60.0
+    max_batch_seconds: float = 60.0  # per process when distributed
     max_batch_size: int = 0  # 0: no cap besides seconds
-    num_workers: int = 0
+    num_workers: int = 0  # loader processes per rank; -1: auto (see asr.loader)
+    prefetch_factor: int = 0  # batches each worker keeps ready; 0: auto
+    persistent_workers: bool = True  # keep the workers from epoch to epoch
     sortagrad: bool = True  # first epoch short-to-long
 
 
@@ -41,6 +43,14 @@ class TrainerConfig:
     resume: bool = False
     init_from: str = ""  # checkpoint to fine-tune (same model config and alphabet)
     progress: bool = True
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, else fp32) | bf16 | fp32
+    dist_backend: str = "auto"  # WORLD_SIZE > 1: auto (CUDA: nccl, CPU: gloo) | ...
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(
+                f"trainer.precision must be auto, bf16 or fp32, not {self.precision!r}"
+            )
 
 
 @dataclass

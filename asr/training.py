@@ -5,21 +5,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import random
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
-from asr.audio import load_audio
+from asr.audio import SAMPLE_RATE, load_audio
 from asr.augment import SpecAugment
 from asr.checkpoint import atomic_save, load_model, safe_load, save_model
 from asr.config import OptimConfig, TrainConfig
 from asr.data import (
+    DistributedDurationBatchSampler,
     DurationBatchSampler,
     Manifest,
     SpeechDataset,
@@ -27,29 +26,23 @@ from asr.data import (
     read_manifest,
     sample_indices,
 )
+from asr.distributed import init_distributed, wrap_ddp
 from asr.features import compute_cmvn_stats
+from asr.loader import train_loader
 from asr.metrics import score
 from asr.model import ASRModel
+from asr.run_state import (
+    Interrupted,
+    Progress,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    signals_interrupt,
+)
 from asr.text import CharTokenizer
 from asr.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Progress:
-    """Where training stands; saved with the resume state."""
-
-    epoch: int = 0
-    step_in_epoch: int = 0
-    global_step: int = 0
-    best_wer: float = math.inf
-    skipped_batches: int = 0
-    history: list = field(default_factory=list)
-
-
-class Interrupted(Exception):
-    """Raised inside the loop on SIGINT/SIGTERM after the state is saved."""
 
 
 def init_from_checkpoint(
@@ -105,8 +98,10 @@ class Trainer:
         self.cfg, tc = cfg, cfg.trainer
         if tc.threads:
             torch.set_num_threads(tc.threads)
-        _seed_everything(tc.seed)
-        self.device = pick_device(tc.device)
+        seed_everything(tc.seed)
+        self.dist = init_distributed(tc.dist_backend, pick_device(tc.device))
+        self.device = self.dist.device
+        self.amp_dtype = _amp_dtype(tc.precision, self.device)
         self.out_dir = Path(tc.out_dir)
         self.train_utts = Manifest(cfg.data.train_manifest)  # lazy: any corpus size
         self.dev_utts = read_manifest(cfg.data.dev_manifest)
@@ -121,16 +116,26 @@ class Trainer:
             self.model.frontend.cmvn.set_stats(*self._cmvn_stats())
         self.model.to(self.device)
         self.specaug = SpecAugment(cfg.augment)
+        self.net: nn.Module = _TrainForward(self.model, self.specaug)
+        if self.dist.active:
+            self.net = wrap_ddp(self.net, self.device)
+            if self.dist.rank:  # dropout and SpecAugment differ between ranks
+                torch.manual_seed(tc.seed + 7919 * self.dist.rank)
         self.dataset = SpeechDataset(
             self.train_utts, self.tokenizer, cfg.augment.speed_factors, tc.seed
         )
-        self.sampler = DurationBatchSampler(
+        self.sampler = DistributedDurationBatchSampler(
             self.train_utts.durations,
             cfg.data.max_batch_seconds,
             cfg.data.max_batch_size,
             shuffle=True,
             sortagrad=cfg.data.sortagrad,
             seed=tc.seed,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        self.loader = train_loader(
+            self.dataset, self.sampler, cfg.data, self.device, tc.seed
         )
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(
@@ -139,14 +144,16 @@ class Trainer:
             betas=tuple(o.betas),
             weight_decay=o.weight_decay,
         )
-        total = tc.epochs * len(self.sampler.batches)
+        total = tc.epochs * self.sampler.steps_per_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(o, total)
         )
         self.progress = Progress()
         self.last_loss = math.nan
         self.writer = None
-        self.signals = _signals_interrupt()
+        self.signals = signals_interrupt()
+        self.stop_agreed = False  # distributed: some rank was asked to stop
+        self.epoch_stats: dict = {}
 
     def _cmvn_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cfg.data.cmvn_stats:
@@ -176,34 +183,45 @@ class Trainer:
         return self.out_dir / "last.state.pt"
 
     def save_state(self) -> None:
-        """Everything needed to continue exactly here (kept apart from the model)."""
+        """Everything needed to continue exactly here (kept apart from the model).
+
+        Distributed: rank 0 writes it, with every rank's RNG state."""
+        rng = rng_state()
+        every_rank = self.dist.gather(rng)  # a collective: all ranks come here
+        if not self.dist.is_main:
+            return
+        self.progress.world_size = self.dist.world_size
         atomic_save(
             {
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "progress": dataclasses.asdict(self.progress),
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all()
-                    if torch.cuda.is_available()
-                    else [],
-                },
+                "rng": rng,
+                **({"rng_ranks": every_rank} if self.dist.active else {}),
             },
             self.state_path,
         )
 
     def load_state(self) -> None:
-        s = safe_load(self.state_path)
+        """Rank 0 reads the state and sends it to all (no shared disk needed)."""
+        main = self.dist.is_main
+        s = self.dist.broadcast(safe_load(self.state_path) if main else None)
         self.model.load_state_dict(s["model"])
         self.optimizer.load_state_dict(s["optimizer"])
         self.scheduler.load_state_dict(s["scheduler"])
-        self.progress = Progress(**s["progress"])
-        torch.set_rng_state(s["rng"]["torch"])
-        random.setstate(_as_tuple(s["rng"]["python"]))
-        if s["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(s["rng"]["cuda"])
+        p = self.progress = Progress(**s["progress"])
+        ranks = s.get("rng_ranks", [])
+        same_world = len(ranks) == self.dist.world_size
+        set_rng_state(ranks[self.dist.rank] if same_world else s["rng"])
+        if p.step_in_epoch and p.world_size != self.dist.world_size:
+            log.warning(
+                "the state was saved by %d processes, not %d: epoch %d starts over",
+                p.world_size,
+                self.dist.world_size,
+                p.epoch + 1,
+            )
+            p.step_in_epoch = 0
         log.info(
             "resumed at epoch %d step %d",
             self.progress.epoch,
@@ -226,20 +244,22 @@ class Trainer:
 
     # ---- loop ----------------------------------------------------------------
     def fit(self, on_step: Callable[[Trainer], None] | None = None) -> Path:
-        tc = self.cfg.trainer
-        for stale in self.out_dir.glob(".*.pt.*"):  # a write cut short by kill -9
-            stale.unlink(missing_ok=True)
-        if tc.resume and self.state_path.is_file():
+        tc, main = self.cfg.trainer, self.dist.is_main
+        if main:
+            for stale in self.out_dir.glob(".*.pt.*"):  # a write cut short by kill -9
+                stale.unlink(missing_ok=True)
+        if tc.resume and self.dist.broadcast(main and self.state_path.is_file()):
             self.load_state()
-        from torch.utils.tensorboard import SummaryWriter
+        if main:
+            from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
-        with _signals_interrupt() as self.signals:
+            self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        with signals_interrupt() as self.signals:
             try:
                 while self.progress.epoch < tc.epochs:
                     self.train_epoch(on_step)
                     self.end_epoch()
-                    self.signals.check()
+                    self.check_stop()
             except (KeyboardInterrupt, Interrupted):
                 self.save_state()
                 log.warning(
@@ -249,7 +269,8 @@ class Trainer:
                 )
                 raise
             finally:
-                self.writer.close()
+                if self.writer is not None:
+                    self.writer.close()
         return self.out_dir / "best.pt"
 
     def train_epoch(self, on_step) -> None:
@@ -257,59 +278,68 @@ class Trainer:
         self.model.train()
         self.dataset.epoch = p.epoch
         self.sampler.set_epoch(p.epoch, p.step_in_epoch)
-        loader = torch.utils.data.DataLoader(
-            self.dataset,
-            batch_sampler=self.sampler,
-            collate_fn=collate,
-            num_workers=cfg.data.num_workers,
-            generator=self._loader_generator(),
-            pin_memory=self.device.type == "cuda",
-        )
         use_specaug = p.epoch >= cfg.augment.specaug_start_epoch
         bar = tqdm(
-            loader,
+            self.loader,
             desc=f"epoch {p.epoch + 1}/{cfg.trainer.epochs}",
-            disable=not cfg.trainer.progress,
+            disable=not (cfg.trainer.progress and self.dist.is_main),
             leave=False,
             dynamic_ncols=True,
         )
+        t0, audio, losses = time.perf_counter(), 0.0, []
         for batch in bar:
-            if batch is not None:
+            # distributed, every rank steps: a rank without a batch still takes
+            # part in the step's collectives (and the step is skipped by all)
+            if batch is not None or self.dist.active:
                 loss = self.last_loss = self.train_step(batch, use_specaug)
+                losses.append(loss)
+                audio += 0 if batch is None else batch.wav_lens.sum().item()
                 bar.set_postfix(
                     loss=f"{loss:.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}"
                 )
             p.step_in_epoch += 1
             if on_step is not None:
                 on_step(self)
-            self.signals.check()  # a step boundary: stop here if asked to
+            self.check_stop(self.stop_agreed)  # a step boundary: stop if asked to
+        finite = [x for x in losses if math.isfinite(x)]
+        self.epoch_stats = {
+            "train_loss": sum(finite) / max(1, len(finite)),
+            "train_seconds": time.perf_counter() - t0,
+            "audio_seconds": self.dist.sum([audio / SAMPLE_RATE])[0],
+        }
 
-    def _loader_generator(self) -> torch.Generator:
-        """A DataLoader draws its workers' base seed when an epoch starts; from its
-        own generator, so the global RNG (dropout, SpecAugment) stays in step
-        with an interrupted-and-resumed run."""
-        return torch.Generator().manual_seed(
-            self.cfg.trainer.seed * 1000 + self.progress.epoch
-        )
+    def check_stop(self, agreed: bool | None = None) -> None:
+        """Raise Interrupted if a signal came. Distributed, all ranks stop at the
+        same boundary: when any rank had one (``agreed``, else asked here)."""
+        if not self.dist.active:
+            self.signals.check()
+            return
+        if agreed is None:
+            agreed = self.dist.sum([self.signals.received is not None])[0] > 0
+        if agreed:
+            raise Interrupted("a signal on one of the ranks")
 
     def train_step(self, batch, use_specaug: bool) -> float:
         """One optimiser step. A batch that runs out of memory, or whose loss or
         gradient is not finite, is skipped, counted and logged."""
         try:
-            return self._train_step(batch, use_specaug)
+            if self.dist.active:
+                return self._distributed_step(batch, use_specaug)
+            return self._update(self._loss_sum(batch, use_specaug) / len(batch.indices))
         except (torch.OutOfMemoryError, RuntimeError) as err:
-            if not _is_oom(err):
+            # distributed, only a forward's OOM is survivable (_distributed_step)
+            if not _is_oom(err) or self.dist.active:
                 raise
-            self.optimizer.zero_grad(set_to_none=True)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            self._skip(
-                f"out of memory on a batch of {len(batch.indices)} "
-                f"utterances ({batch.wavs.shape[1] / 16000:.1f} s long)"
-            )
-            self.scheduler.step()
-            self.progress.global_step += 1
-            return math.nan
+            return self._skip_step(_oom_message(batch))
+
+    def _skip_step(self, why: str) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self._skip(why)
+        self.scheduler.step()
+        self.progress.global_step += 1
+        return math.nan
 
     def _skip(self, why: str) -> None:
         self.progress.skipped_batches += 1
@@ -320,16 +350,19 @@ class Trainer:
             self.progress.skipped_batches,
         )
 
-    def _train_step(self, batch, use_specaug: bool) -> float:
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast where configured (CUDA by default); fp32 otherwise."""
+        dtype = self.amp_dtype or torch.bfloat16
+        return torch.autocast(
+            self.device.type, dtype, enabled=self.amp_dtype is not None
+        )
+
+    def _loss_sum(self, batch, use_specaug: bool) -> torch.Tensor:
+        """The batch's CTC loss summed over its utterances (a 0-dim tensor)."""
         batch = batch.to(self.device)
-        with torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
-        ):
-            feats, feat_lens = self.model.frontend(batch.wavs, batch.wav_lens)
-            if use_specaug:
-                feats = self.specaug(feats)
-            log_probs, out_lens = self.model.forward_features(feats, feat_lens)
-        loss = torch.nn.functional.ctc_loss(
+        with self.autocast():
+            log_probs, out_lens = self.net(batch.wavs, batch.wav_lens, use_specaug)
+        return torch.nn.functional.ctc_loss(
             log_probs.float().transpose(0, 1),
             batch.targets,
             out_lens,
@@ -337,30 +370,65 @@ class Trainer:
             blank=0,
             reduction="sum",
             zero_infinity=True,
-        ) / len(batch.indices)
+        )
+
+    def _distributed_step(self, batch, use_specaug: bool) -> float:
+        """All ranks agree before backward, in one all-reduce: on the global batch
+        size (the loss is the mean over the global batch, whatever the shares), on
+        skipping a step that failed on any rank, and on stopping; so no rank is
+        ever left alone in a collective."""
+        loss_sum, why = torch.zeros((), device=self.device), "no readable audio"
+        if batch is not None:
+            try:
+                loss_sum, why = self._loss_sum(batch, use_specaug), ""
+            except (torch.OutOfMemoryError, RuntimeError) as err:
+                if not _is_oom(err):
+                    raise
+                why = _oom_message(batch)
+        n_local = 0 if why else len(batch.indices)
+        asked = self.signals.received is not None
+        total, n, failed, stop = self.dist.sum(
+            [loss_sum.detach(), n_local, bool(why), asked]
+        )
+        self.stop_agreed = stop > 0
+        if failed:
+            return self._skip_step(why or "a batch failed on another rank")
+        # DDP averages the ranks' gradients: scaled so, they are the global mean's
+        loss = loss_sum / (n / self.dist.world_size)
+        return self._update(loss, torch.tensor(total / n))
+
+    def _update(
+        self, loss: torch.Tensor, reported: torch.Tensor | None = None
+    ) -> float:
+        """Backward and optimiser step; ``reported`` (default ``loss``) is the loss
+        that is logged and checked (distributed: the global batch's)."""
+        reported = loss if reported is None else reported
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), self.cfg.optim.grad_clip
         )
-        if not (torch.isfinite(loss) and torch.isfinite(norm)):
+        if not (torch.isfinite(reported) and torch.isfinite(norm)):
             self._skip("non-finite loss or gradient")
         else:
             self.optimizer.step()
         self.scheduler.step()
         self.progress.global_step += 1
-        if self.progress.global_step % 10 == 0:
-            self.writer.add_scalar("train/loss", loss.item(), self.progress.global_step)
+        if self.progress.global_step % 10 == 0 and self.writer is not None:
+            self.writer.add_scalar(
+                "train/loss", reported.item(), self.progress.global_step
+            )
             self.writer.add_scalar(
                 "train/lr", self.scheduler.get_last_lr()[0], self.progress.global_step
             )
             self.writer.add_scalar(
                 "train/grad_norm", norm.item(), self.progress.global_step
             )
-        return loss.item()
+        return reported.item()
 
     def validate(self) -> dict:
-        """Greedy-decode the dev set; WER and CER."""
+        """Greedy-decode the dev set; WER and CER. Distributed, each rank decodes
+        every W-th batch and all score the gathered hypotheses, in one order."""
         self.model.eval()
         utts = sorted(self.dev_utts, key=lambda u: u.duration)
         sampler = DurationBatchSampler(
@@ -370,27 +438,37 @@ class Trainer:
         )
         ds = SpeechDataset(utts, self.tokenizer)
         greedy = Transcriber(self.model, self.tokenizer)
-        refs, hyps = [], []
-        for batch in torch.utils.data.DataLoader(
-            ds,
-            batch_sampler=sampler,
-            collate_fn=collate,
-            generator=self._loader_generator(),
-        ):
-            if batch is None:
-                continue
-            for i, hyp in zip(
-                batch.indices, greedy.decode_batch(batch.wavs, batch.wav_lens)
+        decoded = []
+        with self.autocast():
+            for batch in torch.utils.data.DataLoader(
+                ds,
+                batch_sampler=sampler.batches[self.dist.rank :: self.dist.world_size],
+                collate_fn=collate,
+                generator=torch.Generator(),  # leaves the global RNG alone
             ):
-                refs.append(utts[i].text)
-                hyps.append(hyp.text)
+                if batch is None:
+                    continue
+                hyps = greedy.decode_batch(batch.wavs, batch.wav_lens)
+                decoded += [(i, hyp.text) for i, hyp in zip(batch.indices, hyps)]
+        decoded = sorted(x for share in self.dist.gather(decoded) for x in share)
+        refs, hyps = [utts[i].text for i, _ in decoded], [h for _, h in decoded]
         report = score(refs, hyps)
         return {"wer": report.wer, "cer": report.cer, "example": (refs[-1], hyps[-1])}
 
     def end_epoch(self) -> None:
-        p = self.progress
+        """Validate; rank 0 logs and writes the checkpoints; all save the state."""
+        p, main, stats = self.progress, self.dist.is_main, self.epoch_stats
         t0 = time.time()
         dev = self.validate()
+        if stats:
+            log.info(
+                "epoch %d: train loss %.3f, %.0f s of audio in %.1f s (%.1f s/s)",
+                p.epoch + 1,
+                stats["train_loss"],
+                stats["audio_seconds"],
+                stats["train_seconds"],
+                stats["audio_seconds"] / max(stats["train_seconds"], 1e-9),
+            )
         log.info(
             "epoch %d: dev WER %.2f%% CER %.2f%% (validation %.1fs) | %s -> %s",
             p.epoch + 1,
@@ -399,8 +477,9 @@ class Trainer:
             time.time() - t0,
             *dev["example"],
         )
-        self.writer.add_scalar("dev/wer", dev["wer"], p.epoch + 1)
-        self.writer.add_scalar("dev/cer", dev["cer"], p.epoch + 1)
+        if self.writer is not None:
+            self.writer.add_scalar("dev/wer", dev["wer"], p.epoch + 1)
+            self.writer.add_scalar("dev/cer", dev["cer"], p.epoch + 1)
         p.history.append(
             {
                 "epoch": p.epoch + 1,
@@ -408,14 +487,18 @@ class Trainer:
                 "dev_wer": dev["wer"],
                 "dev_cer": dev["cer"],
                 "time": time.time(),
+                **stats,
             }
         )
         meta = self.metadata(dev)
-        save_model(self.out_dir / "last.pt", self.model, self.tokenizer, meta)
+        if main:
+            save_model(self.out_dir / "last.pt", self.model, self.tokenizer, meta)
         if dev["wer"] <= p.best_wer:
             p.best_wer = dev["wer"]
-            save_model(self.out_dir / "best.pt", self.model, self.tokenizer, meta)
+            if main:
+                save_model(self.out_dir / "best.pt", self.model, self.tokenizer, meta)
         p.epoch += 1
+        self.epoch_stats = {}
         p.step_in_epoch = 0
         self.save_state()
 
@@ -434,44 +517,30 @@ def _is_oom(err: BaseException) -> bool:
     )
 
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
+def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for trainer.precision on ``device``; None: fp32."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return torch.bfloat16 if precision == "bf16" else None
 
 
-def _as_tuple(x):
-    """random.setstate needs tuples where a round trip may give lists."""
-    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+def _oom_message(batch) -> str:
+    return (
+        f"out of memory on a batch of {len(batch.indices)} "
+        f"utterances ({batch.wavs.shape[1] / SAMPLE_RATE:.1f} s long)"
+    )
 
 
-class _signals_interrupt:
-    """While training, SIGINT and SIGTERM only raise a flag; the loop stops at the
-    next step boundary, so the saved state is never half a step. A second signal
-    stops at once."""
+class _TrainForward(nn.Module):
+    """The training forward as one module call, so that DDP sees all of it:
+    waveforms (B, S) -> features -> [SpecAugment] -> log-probs (B, T', V), lens."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    def __init__(self, model: ASRModel, specaug: SpecAugment):
+        super().__init__()
+        self.model, self.specaug = model, specaug
 
-    def __init__(self):
-        self.received: int | None = None
-        self.old: dict = {}
-
-    def __enter__(self):
-        try:
-            for sig in self.SIGNALS:
-                self.old[sig] = signal.signal(sig, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            self.old = {}
-        return self
-
-    def _handle(self, signum, frame):
-        if self.received is not None:
-            raise Interrupted(f"signal {signum} (second)")
-        self.received = signum
-
-    def check(self) -> None:
-        if self.received is not None:
-            raise Interrupted(f"signal {self.received}")
-
-    def __exit__(self, *exc):
-        for sig, old in self.old.items():
-            signal.signal(sig, old)
+    def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor, use_specaug: bool):
+        feats, feat_lens = self.model.frontend(wavs, wav_lens)
+        if use_specaug:
+            feats = self.specaug(feats)
+        return self.model.forward_features(feats, feat_lens)

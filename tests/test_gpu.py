@@ -1,0 +1,62 @@
+"""CUDA checks (``pytest -m gpu``), skipped without a GPU; scripts/gpu_check.sh runs
+them on a lent GPU machine."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from asr.checkpoint import default_model_path, load_model
+from asr.data import collate
+from asr.training import Trainer
+from asr.transcribe import Transcriber
+from tests.conftest import clip_rows
+from tests.test_training import tiny_config
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+]
+
+
+def cuda_trainer(manifest, out_dir) -> Trainer:
+    cfg = tiny_config(manifest, out_dir, epochs=1, augment=True)
+    cfg.trainer.device = "cuda"
+    cfg.model.dropout = 0.0
+    return Trainer(cfg)
+
+
+def test_bf16_is_the_cuda_default_and_close_to_fp32(an4_manifest, tmp_path):
+    trainer = cuda_trainer(an4_manifest, tmp_path / "run")
+    assert trainer.amp_dtype == torch.bfloat16
+    batch = collate([trainer.dataset[i] for i in range(len(trainer.dataset))])
+    with torch.no_grad():
+        bf16 = trainer._loss_sum(batch, use_specaug=False).item()
+        trainer.amp_dtype = None
+        fp32 = trainer._loss_sum(batch, use_specaug=False).item()
+    assert math.isfinite(bf16) and bf16 == pytest.approx(fp32, rel=0.05)
+
+
+def test_a_cuda_bf16_step_trains_on_the_gpu(an4_manifest, tmp_path):
+    trainer = cuda_trainer(an4_manifest, tmp_path / "run")
+    batch = next(iter(trainer.loader))
+    assert batch.wavs.is_pinned()  # pinned, for non-blocking copies
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    losses = [trainer.train_step(batch, use_specaug=True) for _ in range(3)]
+    assert all(math.isfinite(x) for x in losses)
+    assert trainer.progress.skipped_batches == 0
+    after = list(trainer.model.parameters())
+    assert all(p.device.type == "cuda" and torch.isfinite(p).all() for p in after)
+    assert any(not torch.equal(p, b) for p, b in zip(after, before))
+    assert trainer.model.frontend.cmvn.mean.device.type == "cuda"  # features on GPU
+
+
+def test_cuda_transcripts_match_cpu():
+    model, tokenizer, _ = load_model(default_model_path())
+    paths = [p for p, _ in clip_rows()]
+    cpu = [t.text for t in Transcriber(model, tokenizer).transcribe_files(paths)]
+    cuda_model = load_model(default_model_path(), device="cuda")[0]
+    cuda = [t.text for t in Transcriber(cuda_model, tokenizer).transcribe_files(paths)]
+    assert cuda == cpu
