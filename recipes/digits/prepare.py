@@ -1,0 +1,154 @@
+"""Free Spoken Digit Dataset -> train / dev JSONL manifests, one speaker held out.
+
+    python recipes/digits/prepare.py --fsdd ../shared/data/fsdd --out data/digits
+    python recipes/digits/prepare.py merge data/digits/train_synth.jsonl \\
+        data/digits/train.jsonl data/digits/synth/manifest.jsonl
+
+The first form writes ``train.jsonl`` (every recording of the other speakers),
+``dev.jsonl`` (every recording of ``--dev-speaker``), ``lexicon.txt`` (the ten
+words, for the lexicon beam decoder) and ``synth_texts.txt`` (the ten words and
+``--n-strings`` random digit strings, input of scripts/synthesize.py). The
+``merge`` form concatenates manifests into one, with absolute audio paths so
+that every path stays valid in the new manifest's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+from pathlib import Path
+
+import soundfile as sf
+import soxr
+
+from asr.data import Utterance, read_manifest, write_manifest
+
+DIGITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+]
+DEV_SPEAKER = "nicolas"  # the held-out speaker of every digits experiment
+_NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[a-z]+)_(?P<n>[0-9]+)$")
+
+
+def read_fsdd(root: Path) -> list[Utterance]:
+    """Every ``<digit>_<speaker>_<n>.wav`` under root/recordings (or root)."""
+    folder = root / "recordings" if (root / "recordings").is_dir() else root
+    utts = []
+    for path in sorted(folder.glob("*.wav")):
+        m = _NAME.match(path.stem)
+        if not m:
+            print(f"warning: {path.name}: not <digit>_<speaker>_<n>.wav, skipped")
+            continue
+        info = sf.info(str(path))
+        utts.append(
+            Utterance(
+                str(path.resolve()),
+                info.frames / info.samplerate,
+                DIGITS[int(m["digit"])],
+                speaker=m["speaker"],
+            )
+        )
+    return utts
+
+
+def split_speaker(
+    utts: list[Utterance], dev_speaker: str
+) -> tuple[list[Utterance], list[Utterance]]:
+    """(train, dev): dev is every utterance of ``dev_speaker``, train the rest."""
+    if dev_speaker not in {u.speaker for u in utts}:
+        raise SystemExit(f"error: no recording of speaker {dev_speaker!r} found")
+    return (
+        [u for u in utts if u.speaker != dev_speaker],
+        [u for u in utts if u.speaker == dev_speaker],
+    )
+
+
+def digit_strings(n: int, seed: int, lengths: tuple[int, int] = (2, 4)) -> list[str]:
+    """``n`` distinct random strings of 2-4 digit words, e.g. 'three one four'."""
+    rng = random.Random(seed)
+    out: dict[str, None] = {}
+    while len(out) < n:
+        k = rng.randint(*lengths)
+        out[" ".join(rng.choice(DIGITS) for _ in range(k))] = None
+    return list(out)
+
+
+def write_lexicon(path: Path) -> None:
+    """The ten words spelled in characters: 'word<TAB>w o r d |' per line."""
+    path.write_text("".join(f"{w}\t{' '.join(w)} |\n" for w in sorted(DIGITS)))
+
+
+def merge(out: Path, sources: list[Path], rate: int = 0) -> int:
+    """Concatenate manifests into ``out`` with absolute audio paths.
+
+    With ``rate``, audio at a higher sample rate is resampled to it (band-limited
+    like FSDD's 8 kHz) into ``<out stem>_wav/`` and the copies are listed instead.
+    """
+    utts = []
+    for src in sources:
+        for u in read_manifest(src):
+            path = Path(u.audio_filepath).resolve()
+            if rate and sf.info(str(path)).samplerate > rate:
+                path = resample_copy(path, out.parent / f"{out.stem}_wav", rate)
+            utts.append(Utterance(str(path), u.duration, u.text, u.speaker))
+    write_manifest(out, utts)
+    return len(utts)
+
+
+def resample_copy(path: Path, folder: Path, rate: int) -> Path:
+    """``path`` resampled to ``rate`` as folder/<parent>_<name> (kept if there)."""
+    copy = (folder / f"{path.parent.name}_{path.name}").resolve()
+    if not copy.exists():
+        wav, orig = sf.read(str(path), dtype="float32")
+        folder.mkdir(parents=True, exist_ok=True)
+        # soxr directly: what asr.audio.resample uses, without librosa's slow import
+        wav = soxr.resample(wav, orig, rate, quality="HQ")
+        sf.write(str(copy), wav, rate, subtype="PCM_16")
+    return copy
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:
+        ap = argparse.ArgumentParser(description="concatenate manifests")
+        ap.add_argument("out", type=Path)
+        ap.add_argument("sources", type=Path, nargs="+")
+        ap.add_argument("--rate", type=int, default=0, help="resample down to this")
+        args = ap.parse_args(argv[1:])
+        n = merge(args.out, args.sources, args.rate)
+        print(f"{args.out}: {n} utterances")
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fsdd", type=Path, required=True, help="FSDD root")
+    ap.add_argument("--out", type=Path, required=True, help="folder for the manifests")
+    ap.add_argument("--dev-speaker", default=DEV_SPEAKER)
+    ap.add_argument("--n-strings", type=int, default=40, help="synthetic strings")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    train, dev = split_speaker(read_fsdd(args.fsdd), args.dev_speaker)
+    write_manifest(args.out / "train.jsonl", train)
+    write_manifest(args.out / "dev.jsonl", dev)
+    write_lexicon(args.out / "lexicon.txt")
+    texts = DIGITS + digit_strings(args.n_strings, args.seed)
+    (args.out / "synth_texts.txt").write_text("\n".join(texts) + "\n")
+    speakers = sorted({u.speaker for u in train})
+    print(
+        f"train: {len(train)} utterances ({', '.join(speakers)}), "
+        f"dev: {len(dev)} utterances ({args.dev_speaker}); "
+        f"{len(texts)} texts for synthesis"
+    )
+
+
+if __name__ == "__main__":
+    main()
