@@ -12,9 +12,10 @@ from collections import Counter
 from pathlib import Path
 
 from asr.audio import AudioError, decode_audio_bytes
-from asr.checkpoint import CheckpointError, default_model_path, load_model
+from asr.checkpoint import CheckpointError, default_model_path
 from asr.data import ManifestError, read_manifest
 from asr.decoding import DecodingOptions
+from asr.export import load_inference_model
 from asr.metrics import score
 from asr.mic import MicrophoneError
 from asr.output import FORMATS, render, write_outputs
@@ -101,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     from asr.cli_explain import add_explain_command
 
     add_explain_command(sub, _model_args, _decoding_args)
+    from asr.cli_export import add_export_command
+
+    add_export_command(sub)
     return ap
 
 
@@ -181,7 +185,7 @@ def decoding_options(args) -> DecodingOptions:
 
 
 def load_transcriber(args, options: DecodingOptions | None = None) -> Transcriber:
-    model, tokenizer, _ = load_model(
+    model, tokenizer = load_inference_model(
         args.model or default_model_path(), pick_device(args.device)
     )
     return Transcriber(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from asr.decoding import DecodingOptions
 from asr.streaming import Event, StreamingConfig, StreamingRecognizer
@@ -100,6 +101,11 @@ def replay(path: Path, speed: float, block_seconds: float = 0.03):
 
 
 def make_recognizer(args, model, tokenizer) -> StreamingRecognizer:
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(
+            f"{args.model}: streaming runs the encoder chunk by chunk and needs a "
+            ".pt checkpoint, not an exported model"
+        )
     cfg = StreamingConfig(
         chunk_frames=max(1, round(args.chunk_ms / 40)),
         right_frames=max(0, round(args.right_context_ms / 40)),

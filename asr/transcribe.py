@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio, strea
 from asr.decoding import DecodingOptions, Hypothesis, WordTiming, build_decoder
 from asr.model import ASRModel
 from asr.text import CharTokenizer
+
+if TYPE_CHECKING:
+    from asr.export import ExportedModel
 
 
 @dataclass
@@ -60,7 +64,7 @@ class Transcriber:
 
     def __init__(
         self,
-        model: ASRModel,
+        model: ASRModel | ExportedModel,
         tokenizer: CharTokenizer,
         options: DecodingOptions | None = None,
         batch_seconds: float = 120.0,
@@ -74,7 +78,7 @@ class Transcriber:
             max_segment_seconds,
         )
         self.frame_seconds = model.frame_seconds
-        self.device = next(model.parameters()).device
+        self.device = model_device(model)
 
     @torch.inference_mode()
     def decode_batch(
@@ -175,6 +179,13 @@ class Transcriber:
                 w.start, w.end = round(w.start + offset, 3), round(w.end + offset, 3)
             out.append((offset, offset + len(wav) / SAMPLE_RATE, hyp))
         return out
+
+
+def model_device(model: ASRModel | ExportedModel) -> torch.device:
+    """Where a model's inputs go: a module's weights say, an exported model knows."""
+    if isinstance(model, torch.nn.Module):
+        return next(model.parameters()).device
+    return model.device
 
 
 def _fill(res: Transcript, pieces: list[tuple[float, float, Hypothesis]]) -> None:

@@ -16,7 +16,7 @@ from asr.decoding import DecodingOptions, build_decoder
 from asr.metrics import score
 from asr.model import ASRModel
 from asr.text import CharTokenizer
-from asr.transcribe import padded_batches
+from asr.transcribe import model_device, padded_batches
 
 
 @dataclass
@@ -33,7 +33,7 @@ def compute_emissions(
     """Per utterance log-probs, shape = (T_i, V), in manifest order."""
     wavs = [load_audio(u.audio_filepath) for u in utts]
     out: list[torch.Tensor | None] = [None] * len(wavs)
-    device = next(model.parameters()).device
+    device = model_device(model)
     for batch, padded, lens in padded_batches(wavs, batch_seconds):
         lp, out_lens = model(padded.to(device), lens.to(device))
         for i, row, n in zip(batch, lp.cpu(), out_lens.tolist()):

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from asr.audio import load_audio
+from asr.checkpoint import CheckpointError, default_model_path, load_model
+from asr.cli import main
+from asr.export import (
+    OnnxModel,
+    TorchScriptModel,
+    export_model,
+    load_inference_model,
+    max_difference,
+    quantize_model,
+)
+from asr.features import FeatureConfig
+from asr.metrics import score
+from asr.model import ASRModel, ModelConfig
+from asr.text import CharTokenizer
+from asr.transcribe import Transcriber
+from tests.conftest import clip_rows
+
+TOLERANCE = 1e-3  # log-probs; measured: below 2e-5 (float32 DFT vs FFT)
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    model, tokenizer, _ = load_model(default_model_path())
+    return model, tokenizer
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[np.ndarray]:
+    return [load_audio(p) for p, _ in clip_rows()]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict:
+    """The bundled model exported by the CLI; TorchScript under a .pt name."""
+    folder = tmp_path_factory.mktemp("exports")
+    paths = {"onnx": folder / "an4.onnx", "torchscript": folder / "an4.pt"}
+    for fmt, path in paths.items():
+        assert main(["export", "--format", fmt, "--output", str(path)]) == 0
+    return paths
+
+
+def test_exports_match_the_checkpoint_with_any_batch_and_length(
+    bundled, clips, exports
+):
+    model, _ = bundled
+    rng = np.random.default_rng(0)
+    short = [0.05 * rng.standard_normal(n).astype(np.float32) for n in (300, 1000)]
+    for fmt, kind in (("onnx", OnnxModel), ("torchscript", TorchScriptModel)):
+        exported, tokenizer = load_inference_model(exports[fmt])
+        assert isinstance(exported, kind) and tokenizer.symbols == bundled[1].symbols
+        assert exported.frame_seconds == model.frame_seconds
+        # exported with B = 2, S = 32000: here B = 5, 1, 3 and other lengths
+        assert max_difference(model, exported, clips) < TOLERANCE
+        assert max_difference(model, exported, clips[:1]) < TOLERANCE
+        assert max_difference(model, exported, [*short, clips[0]]) < TOLERANCE
+
+
+def test_exports_give_the_same_transcripts(bundled, clips, exports):
+    model, tokenizer = bundled
+    expected = [
+        h.text for h in Transcriber(model, tokenizer).transcribe_waveforms(clips)
+    ]
+    for path in exports.values():
+        exported, tokenizer = load_inference_model(path)
+        hyps = Transcriber(exported, tokenizer).transcribe_waveforms(clips)
+        assert [h.text for h in hyps] == expected
+
+
+def test_cli_transcribes_and_evaluates_with_an_exported_model(
+    exports, an4_manifest, tmp_path, capsys
+):
+    files = [str(p) for p, _ in clip_rows()]
+    assert main(["transcribe", *files]) == 0
+    expected = capsys.readouterr().out
+    for path in exports.values():
+        assert main(["transcribe", "--model", str(path), *files]) == 0
+        assert capsys.readouterr().out == expected
+    report = str(tmp_path / "r.tsv")
+    args = ["evaluate", str(an4_manifest), "--report", report]
+    assert main(args) == 0
+    expected = capsys.readouterr().out
+    assert main([*args, "--model", str(exports["onnx"])]) == 0
+    assert capsys.readouterr().out == expected and "WER:" in expected
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_small_random_models_round_trip(rnn, clips, tmp_path):
+    torch.manual_seed(0)
+    level_db = None if rnn == "gru" else -25.0  # both frontends
+    cfg = ModelConfig(conv_channels=4, hidden_size=16, n_layers=2, rnn=rnn)
+    model = ASRModel(cfg, FeatureConfig(n_mels=40, level_db=level_db), 5).eval()
+    tokenizer = CharTokenizer(["<blank>", " ", "a", "b", "c"])
+    for name in ("m.onnx", "m.ts"):
+        exported, _ = load_inference_model(
+            export_model(model, tokenizer, tmp_path / name)
+        )
+        assert max_difference(model, exported, clips) < TOLERANCE
+
+
+def test_int8_models_keep_the_transcripts(bundled, clips, tmp_path):
+    model, tokenizer = bundled
+    fp32 = [h.text for h in Transcriber(model, tokenizer).transcribe_waveforms(clips)]
+    int8 = {
+        "torch": quantize_model(model),
+        "onnx": load_inference_model(
+            export_model(model, tokenizer, tmp_path / "q.onnx", quantize="int8")
+        )[0],
+    }
+    for quantized in int8.values():
+        hyps = Transcriber(quantized, tokenizer).transcribe_waveforms(clips)
+        assert score(fp32, [h.text for h in hyps]).wer <= 0.1
+        assert 0 < max_difference(model, quantized, clips) < 2.0
+
+
+def test_unreadable_exports_are_one_clear_error(tmp_path):
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(CheckpointError, match="x.onnx: not a readable ONNX model"):
+        load_inference_model(bad)
+    with pytest.raises(CheckpointError, match="y.onnx: no such checkpoint file"):
+        load_inference_model(tmp_path / "y.onnx")
+    model, tokenizer = load_model(default_model_path())[:2]
+    with pytest.raises(ValueError, match="only they, end in .onnx"):
+        export_model(model, tokenizer, tmp_path / "m.onnx", fmt="torchscript")
+
+
+def test_streaming_asks_for_a_checkpoint(exports, capsys):
+    (path, _), *_ = clip_rows()
+    args = ["stream", "--model", str(exports["onnx"]), "--input", str(path)]
+    assert main(args) == 2
+    assert "needs a .pt checkpoint, not an exported model" in capsys.readouterr().err
