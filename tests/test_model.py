@@ -77,3 +77,26 @@ def test_gru_encoder_has_gru_layers_and_three_quarters_of_the_recurrent_weights(
 def test_unknown_rnn_type_is_a_clear_error():
     with pytest.raises(ValueError, match="model.rnn"):
         ModelConfig(rnn="transformer")
+
+
+@pytest.mark.parametrize("rnn", ["lstm", "gru"])
+def test_padded_and_packed_encoders_give_the_same_outputs_and_gradients(rnn):
+    torch.manual_seed(3)
+    cfg = ModelConfig(conv_channels=4, hidden_size=16, n_layers=3, dropout=0.0, rnn=rnn)
+    model = ASRModel(cfg, FeatureConfig(), vocab_size=9).train()
+    x = torch.randn(4, 23, model.subsampling.out_dim)
+    lens = torch.tensor([23, 17, 1, 9])
+    weights = torch.randn(4, 23, 32)
+    outputs, grads = [], []
+    for forward in (model.encoder.forward_packed, model.encoder.forward_padded):
+        out = forward(x, lens)
+        outputs.append(out)
+        params = list(model.encoder.parameters())
+        grads.append(torch.autograd.grad((out * weights).sum(), params))
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-5, rtol=1e-5)
+    assert outputs[1][1, 17:].abs().max() == 0  # padding stays zero
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
+    # the twins are bound to the layers' own tensors: nothing extra to train or save
+    assert len(list(model.parameters())) == len(set(map(id, model.parameters())))
+    assert not [k for k in model.state_dict() if "_directions" in k]
