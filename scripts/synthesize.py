@@ -328,6 +328,51 @@ def synthesize(
     return manifest, failures
 
 
+NONSPEECH_KINDS = ("white", "pink", "brown", "tone", "hum", "silence")
+
+
+def nonspeech(index: int, seed: int = 0) -> tuple[np.ndarray, str]:
+    """One clip with no speech in it (text ""): noise, tones, mains hum or near
+    silence, 0.5-3 s at -50..-10 dBFS, so that a model learns to emit nothing."""
+    rng = np.random.default_rng([seed, index])
+    kind = NONSPEECH_KINDS[index % len(NONSPEECH_KINDS)]
+    n = int(rng.uniform(0.5, 3.0) * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    if kind in ("white", "pink", "brown"):
+        wav = coloured_noise(n, kind, rng)
+    elif kind == "tone":  # one or two steady tones
+        wav = sum(np.sin(2 * np.pi * rng.uniform(80, 4000) * t) for _ in range(2))
+    elif kind == "hum":  # mains hum with harmonics
+        f0 = rng.choice([50.0, 60.0])
+        wav = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
+    else:
+        wav = 0.01 * rng.standard_normal(n)
+    level = rng.uniform(-50.0, -10.0) if kind != "silence" else -70.0
+    wav = wav / (np.sqrt(np.mean(np.square(wav))) + 1e-12) * 10 ** (level / 20)
+    return np.clip(wav, -0.99, 0.99).astype(np.float32), kind
+
+
+def write_nonspeech(out_dir: Path, count: int, seed: int = 0) -> Path:
+    """``count`` non-speech clips + their manifest (empty texts) in out_dir."""
+    (out_dir / "wav").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k in range(count):
+        wav, kind = nonspeech(k, seed)
+        name = f"wav/nonspeech_{k:06d}.wav"
+        sf.write(out_dir / name, wav, SAMPLE_RATE, subtype="PCM_16")
+        rows.append(
+            {
+                "audio_filepath": name,
+                "duration": round(len(wav) / SAMPLE_RATE, 4),
+                "text": "",
+                "speaker": f"nonspeech:{kind}",
+            }
+        )
+    manifest = out_dir / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest
+
+
 def read_texts(path: Path) -> list[str]:
     """Unique normalised texts of a .txt (one per line) or a JSONL manifest."""
     if path.suffix == ".jsonl":
@@ -342,7 +387,7 @@ def read_texts(path: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--texts", type=Path, required=True, help=".txt or .jsonl manifest")
+    ap.add_argument("--texts", type=Path, help=".txt or .jsonl manifest")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--copies", type=int, default=4, help="renditions per text")
     ap.add_argument(
@@ -360,7 +405,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snr", type=float, nargs=2, default=(5.0, 30.0))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument(
+        "--nonspeech",
+        type=int,
+        default=0,
+        help="instead of speech: this many clips of noise, tones, hum or near "
+        "silence with empty transcripts (--texts is then not read)",
+    )
     args = ap.parse_args(argv)
+    if args.nonspeech:
+        manifest = write_nonspeech(args.out, args.nonspeech, args.seed)
+        print(f"{args.nonspeech} non-speech clips -> {manifest}")
+        return 0
+    if args.texts is None:
+        ap.error("--texts is required (unless --nonspeech)")
 
     wanted = []
     for spec in filter(None, args.engines.split(",")):

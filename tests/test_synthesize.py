@@ -131,3 +131,25 @@ def test_voices_can_be_held_out_and_used_alone(tmp_path):
 
     assert "flite:rms" not in speakers("a") and len(speakers("a")) > 1
     assert speakers("b") == {"flite:rms"}
+
+
+def test_nonspeech_clips_have_empty_texts_and_their_levels(tmp_path):
+    assert main(["--nonspeech", "12", "--out", str(tmp_path), "--seed", "1"]) == 0
+    rows = [
+        json.loads(x)
+        for x in (tmp_path / "manifest.jsonl").read_text().split("\n")
+        if x
+    ]
+    assert len(rows) == 12 and {r["text"] for r in rows} == {""}
+    kinds = [r["speaker"].split(":")[1] for r in rows]
+    assert kinds[:6] == ["white", "pink", "brown", "tone", "hum", "silence"]
+    for r in rows:
+        wav, rate = sf.read(tmp_path / r["audio_filepath"])
+        assert rate == 16000 and 0.5 <= len(wav) / rate <= 3.0
+        level = 10 * np.log10(np.mean(wav**2) + 1e-20)
+        assert -75 < level < -9  # -50..-10 dBFS, near silence at -70
+
+
+def test_speech_needs_texts(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path)])
