@@ -35,6 +35,7 @@ def write_sets(tmp_path, fsdd_dev_speaker="nicolas", synth_dev_voice="flite:rms"
         },
         "synth": {"manifest": [Utterance(str(clip), 0.7, "left", "espeak:en-us+m1")]},
         "synth_dev": {"manifest": [Utterance(str(clip), 0.7, "up", synth_dev_voice)]},
+        "nonspeech": {"manifest": [Utterance(str(clip), 0.9, "", "nonspeech:hum")]},
     }.items():
         folders[name] = tmp_path / name
         for stem, utts in files.items():
@@ -46,7 +47,7 @@ def run_prepare(folders, out):
     return prepare.main(
         ["--an4", str(folders["an4"]), "--digits", str(folders["digits"]),
          "--synth", str(folders["synth"]), "--synth-dev", str(folders["synth_dev"]),
-         "--out", str(out)]
+         "--nonspeech", str(folders["nonspeech"]), "--out", str(out)]
     )  # fmt: skip
 
 
@@ -56,6 +57,8 @@ def test_prepare_joins_the_sources_and_cuts_the_evaluation_sets(tmp_path):
     train = read_manifest(out / "train.jsonl")
     assert [u.text for u in train] == ["enter forty one", "seven", "left"]
     assert [u.text for u in read_manifest(out / "an4_commands.jsonl")] == ["stop"]
+    with_noise = read_manifest(out / "train_nonspeech.jsonl")
+    assert [u.text for u in with_noise] == [u.text for u in train] + [""]
     assert len(read_manifest(out / "an4_dev.jsonl")) == 2
     assert [u.speaker for u in read_manifest(out / "synth_dev.jsonl")] == ["flite:rms"]
     raw = (out / "train.jsonl").read_text()

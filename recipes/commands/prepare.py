@@ -4,6 +4,7 @@ Joins prepared manifests (absolute audio paths, so the result works from any
 folder) and cuts the evaluation sets:
 
   train.jsonl          AN4 train + FSDD train speakers + synthetic command words
+  train_nonspeech.jsonl  the same + noise/tone/hum clips with empty transcripts
   an4_dev.jsonl        AN4 dev (8 held-out speakers), for checkpoint selection
   an4_commands.jsonl   the AN4 dev utterances that are one command word or digit
   fsdd_dev.jsonl       FSDD's held-out speaker (digits, 8 kHz, real speech)
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--digits", type=Path, required=True, help="recipes/digits ones")
     ap.add_argument("--synth", type=Path, required=True, help="synthesize.py output")
     ap.add_argument("--synth-dev", type=Path, help="held-out-voice synthetic set")
+    ap.add_argument(
+        "--nonspeech", type=Path, help="synthesize.py --nonspeech output (for stage 5)"
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
 
@@ -72,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         if leaked:
             raise SystemExit(f"error: voices in both synthetic sets: {sorted(leaked)}")
         sets["synth_dev"] = dev
+    if args.nonspeech:
+        noise = absolute(read_manifest(args.nonspeech / "manifest.jsonl"))
+        sets["train_nonspeech"] = sets["train"] + noise
     for name, utts in sets.items():
         write_manifest(args.out / f"{name}.jsonl", utts)
         minutes = sum(u.duration for u in utts) / 60
