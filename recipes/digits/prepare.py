@@ -23,20 +23,10 @@ from pathlib import Path
 import soundfile as sf
 import soxr
 
+from asr.commands import DIGIT_WORDS
 from asr.data import Utterance, read_manifest, write_manifest
 
-DIGITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-]
+DIGITS = DIGIT_WORDS  # FSDD file names start with the digit: DIGITS[d]
 DEV_SPEAKER = "nicolas"  # the held-out speaker of every digits experiment
 _NAME = re.compile(r"^(?P<digit>[0-9])_(?P<speaker>[a-z]+)_(?P<n>[0-9]+)$")
 
