@@ -113,4 +113,4 @@ def load_model(
 
 def default_model_path() -> Path:
     """The model bundled inside the package."""
-    return Path(__file__).parent / "assets" / "an4_bilstm.pt"
+    return Path(__file__).parent / "assets" / "default_bilstm.pt"

@@ -93,7 +93,8 @@ def format_rows(rows: list[dict]) -> str:
     ]
     for r in rows:
         out.append(
-            f"| {r['rnn'].upper()} {r['layers']} × {r['hidden']} | {r['params'] / 1e6:.2f} M "
+            f"| {r['rnn'].upper()} {r['layers']} × {r['hidden']} "
+            f"| {r['params'] / 1e6:.2f} M "
             f"| {r['epochs']} | {r['train_s'] / 60:.1f} min | {r['wer']:.2f}% "
             f"({r['best_epoch']}) | {r['speed']:.0f}x |"
         )

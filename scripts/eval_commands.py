@@ -7,7 +7,7 @@ wrong when another fires, missed when nothing does; any other utterance counts a
 a false accept when something fires.
 
     python scripts/eval_commands.py data/commands/synth_dev.jsonl \
-        --model asr/assets/an4_bilstm.pt --grammar examples/commands.yaml
+        --model exp/commands/best.pt --grammar examples/commands.yaml
 """
 
 from __future__ import annotations

@@ -34,3 +34,15 @@ def an4_manifest(tmp_path: Path) -> Path:
     out = tmp_path / "clips.jsonl"
     write_manifest(out, utts)
     return out
+
+
+def load_recipe_prepare(recipe: str):
+    """recipes/<recipe>/prepare.py as a module of its own name: every recipe has a
+    prepare.py, and a plain ``import prepare`` would give whichever came first."""
+    import importlib.util
+
+    path = ROOT / "recipes" / recipe / "prepare.py"
+    spec = importlib.util.spec_from_file_location(f"recipe_{recipe}_prepare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

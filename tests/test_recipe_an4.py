@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from asr.data import read_manifest
-from tests.conftest import CLIPS, ROOT, SHARED_AN4
+from tests.conftest import CLIPS, SHARED_AN4, load_recipe_prepare
 
-sys.path.insert(0, str(ROOT / "recipes" / "an4"))
-import prepare  # noqa: E402
+prepare = load_recipe_prepare("an4")
 
 
 def fake_an4(root: Path, with_test: bool) -> None:

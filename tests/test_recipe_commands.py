@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from asr.checkpoint import default_model_path, load_model
 from asr.commands import Grammar
 from asr.data import Utterance, read_manifest, write_manifest
 from scripts.eval_commands import evaluate, format_table
-from tests.conftest import ROOT, clip_rows
+from tests.conftest import ROOT, clip_rows, load_recipe_prepare
 
-sys.path.insert(0, str(ROOT / "recipes" / "commands"))
-import prepare  # noqa: E402
+prepare = load_recipe_prepare("commands")
 
 
 def test_command_words_are_the_grammars_single_words_and_digits():

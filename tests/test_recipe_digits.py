@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +11,9 @@ from hydra import compose, initialize_config_dir
 
 from asr.data import read_manifest
 from asr.train import CONF_DIR, to_train_config
-from tests.conftest import ROOT, TEST_DATA
+from tests.conftest import TEST_DATA, load_recipe_prepare
 
-sys.path.insert(0, str(ROOT / "recipes" / "digits"))
-import prepare  # noqa: E402
+prepare = load_recipe_prepare("digits")
 
 SPEAKERS = ["ann", "bob", "cid"]
 
