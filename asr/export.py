@@ -34,8 +34,7 @@ from torch.nn import functional as F
 
 from asr.checkpoint import CheckpointError, load_model
 from asr.features import LogMel, level_gains
-from asr.model import ASRModel, BiLSTMEncoder, ConvSubsampling
-from asr.streaming import _direction
+from asr.model import ASRModel, BiLSTMEncoder, ConvSubsampling, rnn_direction
 from asr.text import CharTokenizer
 from asr.transcribe import padded_batches
 
@@ -101,9 +100,9 @@ class PaddedBiRNN(nn.Module):
 
     def __init__(self, encoder: BiLSTMEncoder):
         super().__init__()
-        self.forward_rnns = nn.ModuleList(_direction(r, "") for r in encoder.layers)
+        self.forward_rnns = nn.ModuleList(rnn_direction(r, "") for r in encoder.layers)
         self.backward_rnns = nn.ModuleList(
-            _direction(r, "_reverse") for r in encoder.layers
+            rnn_direction(r, "_reverse") for r in encoder.layers
         )
         self.norms = encoder.norms
 

@@ -189,6 +189,14 @@ def _bind(twin: nn.Module, rnn: nn.Module, suffix: str) -> None:
     twin.train(rnn.training)
 
 
+def rnn_direction(rnn: nn.LSTM | nn.GRU, suffix: str) -> nn.LSTM | nn.GRU:
+    """One direction ("" or "_reverse") of a bidirectional single-layer LSTM/GRU
+    as a unidirectional module holding the same weight tensors."""
+    twin = _unidirectional(rnn)
+    _bind(twin, rnn, suffix)
+    return twin
+
+
 def _map_packed(packed: PackedSequence, fn) -> PackedSequence:
     """Apply a per-frame function to the real frames of a packed sequence."""
     return PackedSequence(

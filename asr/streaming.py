@@ -20,12 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from asr.audio import SAMPLE_RATE
 from asr.decoding import greedy_decode
 from asr.features import level_gains
-from asr.model import ASRModel
+from asr.model import ASRModel, rnn_direction
 from asr.text import CharTokenizer
 
 
@@ -66,7 +65,7 @@ class ChunkedEncoder:
     def __init__(self, model: ASRModel, chunk_frames: int, right_frames: int):
         self.model, self.chunk, self.right = model.eval(), chunk_frames, right_frames
         self.layers = [
-            (_direction(lstm, ""), _direction(lstm, "_reverse"), norm)
+            (rnn_direction(lstm, ""), rnn_direction(lstm, "_reverse"), norm)
             for lstm, norm in zip(model.encoder.layers, model.encoder.norms)
         ]
         self.reset()
@@ -158,14 +157,6 @@ class ChunkedEncoder:
         self.log_probs.append(log_probs[:size])
         self.lookahead = log_probs[size:]
         self.done += size
-
-
-def _direction(lstm: nn.LSTM | nn.GRU, suffix: str) -> nn.LSTM | nn.GRU:
-    """One direction of a bidirectional single-layer LSTM/GRU, sharing its weights."""
-    uni = type(lstm)(lstm.input_size, lstm.hidden_size, batch_first=True)
-    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
-        setattr(uni, name, getattr(lstm, name + suffix))
-    return uni.eval()
 
 
 class Endpointer:
