@@ -1,9 +1,13 @@
-"""Feature augmentation (SpecAugment); waveform speed perturbation is in data.py."""
+"""Augmentation: SpecAugment on features, additive noise on waveforms (speed
+perturbation is in data.py)."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torchaudio
 from torch import nn
@@ -18,6 +22,9 @@ class AugmentConfig:
     time_mask_width: int = 40  # widest time mask, in frames (10 ms each)
     time_mask_max_ratio: float = 0.1  # and at most this share of the batch length
     specaug_start_epoch: int = 2  # 0-based epoch from which SpecAugment applies
+    noise_prob: float = 0.0  # share of training utterances that get additive noise
+    noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 40.0])
+    noise_manifest: str = ""  # recordings to mix in; empty: white/pink/brown noise
 
 
 class SpecAugment(nn.Module):
@@ -39,3 +46,60 @@ class SpecAugment(nn.Module):
                 x, self.cfg.time_mask_width, 0.0, axis=3, p=self.cfg.time_mask_max_ratio
             )
         return x.squeeze(1).transpose(1, 2)
+
+
+NOISE_COLOURS = ("white", "pink", "brown")
+
+
+def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
+    """Unit-power noise: white (flat), pink (1/f) or brown (1/f^2) power spectrum."""
+    noise = rng.standard_normal(n)
+    if colour != "white":
+        spectrum = np.fft.rfft(noise)
+        f = np.arange(len(spectrum), dtype=float)
+        f[0] = 1.0
+        spectrum /= f ** (0.5 if colour == "pink" else 1.0)
+        noise = np.fft.irfft(spectrum, n)
+    return noise / (noise.std() + 1e-12)
+
+
+class AdditiveNoise:
+    """Mix noise into a waveform at a random SNR (uniform in dB over
+    ``snr_db``), relative to the utterance's own power.
+
+    The noise is a random stretch of one of ``sources`` (waveforms, looped when
+    shorter than the utterance) or, without sources, coloured noise of a random
+    colour. Everything random comes from the ``rng`` passed in, so the caller
+    decides what is reproducible."""
+
+    def __init__(
+        self,
+        prob: float,
+        snr_db: Sequence[float],
+        sources: Sequence[np.ndarray] = (),
+    ):
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"noise probability must be in [0, 1], not {prob}")
+        if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
+            raise ValueError(f"noise SNR range must be [low, high] dB, not {snr_db}")
+        self.prob, self.snr_db = prob, (float(snr_db[0]), float(snr_db[1]))
+        self.sources = [np.asarray(s, dtype=np.float32) for s in sources if len(s)]
+
+    def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        if self.prob == 0.0 or rng.random() >= self.prob or len(wav) == 0:
+            return wav
+        n = len(wav)
+        np_rng = np.random.default_rng(rng.getrandbits(64))
+        if self.sources:
+            src = self.sources[rng.randrange(len(self.sources))]
+            start = rng.randrange(len(src))
+            noise = np.resize(np.roll(src, -start), n).astype(np.float64)
+        else:
+            noise = coloured_noise(n, rng.choice(NOISE_COLOURS), np_rng)
+        power = float(wav.double().pow(2).mean())
+        noise_power = float(np.mean(noise**2))
+        if power == 0.0 or noise_power == 0.0:
+            return wav
+        snr = rng.uniform(*self.snr_db)
+        gain = (power / noise_power / 10 ** (snr / 10)) ** 0.5
+        return wav + torch.from_numpy(gain * noise).to(wav.dtype)

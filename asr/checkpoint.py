@@ -111,6 +111,41 @@ def load_model(
     return model.to(device).eval(), tokenizer, ckpt.get("metadata", {})
 
 
+def average_checkpoints(paths: list[str | Path]) -> dict:
+    """One checkpoint whose floating-point weights are the mean of ``paths``'
+    (same model config and vocabulary); other entries come from the last one.
+
+    Averaging the weights of the last few epochs smooths out the noise of the
+    final updates (as in ESPnet's and fairseq's checkpoint averaging)."""
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    ckpts = [safe_load(path) for path in paths]
+    for path, ckpt in zip(paths, ckpts):
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+            raise CheckpointError(f"{path}: not an asr model checkpoint")
+        for key in ("model_config", "feature_config", "tokenizer"):
+            if ckpt.get(key) != ckpts[0].get(key):
+                raise CheckpointError(
+                    f"{path}: its {key} differs from {paths[0]}'s: cannot average"
+                )
+        if ckpt["state_dict"].keys() != ckpts[0]["state_dict"].keys():
+            raise CheckpointError(f"{path}: its weights differ from {paths[0]}'s")
+    averaged = dict(ckpts[-1])
+    state = {}
+    for key, last in ckpts[-1]["state_dict"].items():
+        if last.is_floating_point():
+            total = sum(c["state_dict"][key].double() for c in ckpts)
+            state[key] = (total / len(ckpts)).to(last.dtype)
+        else:
+            state[key] = last
+    averaged["state_dict"] = state
+    averaged["metadata"] = {
+        **ckpts[-1].get("metadata", {}),
+        "averaged_from": [str(path) for path in paths],
+    }
+    return averaged
+
+
 def default_model_path() -> Path:
     """The model bundled inside the package."""
     return Path(__file__).parent / "assets" / "default_bilstm.pt"

@@ -1,4 +1,5 @@
-"""`asr` sub-commands around the models: lm build, tune-decoder, stats, info, demo."""
+"""`asr` sub-commands around the models: lm build, tune-decoder, stats, info,
+average, demo."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ def add_tool_commands(sub, model_args, decoding_args) -> None:
     p = sub.add_parser("info", help="describe a model checkpoint")
     model_args(p)
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("average", help="average the weights of checkpoints")
+    p.add_argument("checkpoints", nargs="+", type=Path, help="same model and alphabet")
+    p.add_argument("--output", type=Path, required=True)
+    p.set_defaults(func=cmd_average)
 
     p = sub.add_parser("demo", help="transcribe the bundled AN4 clips")
     model_args(p)
@@ -142,6 +148,14 @@ def cmd_info(args) -> int:
             default=str,
         )
     )
+    return 0
+
+
+def cmd_average(args) -> int:
+    from asr.checkpoint import average_checkpoints
+
+    atomic_save(average_checkpoints(args.checkpoints), args.output)
+    print(f"{args.output}: mean weights of {len(args.checkpoints)} checkpoints")
     return 0
 
 

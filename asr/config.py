@@ -43,6 +43,8 @@ class TrainerConfig:
     resume: bool = False
     init_from: str = ""  # checkpoint to fine-tune (same model config and alphabet)
     progress: bool = True
+    keep_last: int = 0  # also keep the last K epochs' weights (epochs/NNN.pt)
+    average_last: int = 0  # at the end: avg.pt = mean of the last K epochs' weights
     precision: str = "auto"  # auto (bf16 autocast on CUDA, else fp32) | bf16 | fp32
     dist_backend: str = "auto"  # WORLD_SIZE > 1: auto (CUDA: nccl, CPU: gloo) | ...
 

@@ -18,6 +18,7 @@ import torch
 import torchaudio
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.augment import AdditiveNoise
 from asr.text import CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -255,8 +256,8 @@ def _save_index(path: Path, index: _Index) -> None:
 class SpeechDataset(torch.utils.data.Dataset):
     """Item i -> (waveform (S,), token ids (L,), i); unreadable audio -> None.
 
-    Speed perturbation picks its factor from (seed, epoch, i), so a resumed run
-    sees exactly the same audio whatever the number of workers.
+    Speed perturbation and additive noise draw from (seed, epoch, i), so a
+    resumed run sees exactly the same audio whatever the number of workers.
     """
 
     def __init__(
@@ -265,11 +266,13 @@ class SpeechDataset(torch.utils.data.Dataset):
         tokenizer: CharTokenizer,
         speed_factors: Sequence[float] = (),
         seed: int = 0,
+        noise: AdditiveNoise | None = None,
     ):
         # a Manifest stays lazy: one line is parsed per item
         self.utts = utts if isinstance(utts, Manifest) else list(utts)
         self.tokenizer = tokenizer
         self.speed_factors = list(speed_factors)
+        self.noise = noise
         self.seed, self.epoch = seed, 0
 
     def __len__(self) -> int:
@@ -282,11 +285,11 @@ class SpeechDataset(torch.utils.data.Dataset):
         except AudioError as err:
             log.warning("skipped utterance: %s", err)
             return None
+        rng = random.Random(f"{self.seed}/{self.epoch}/{i}")
         if self.speed_factors:
-            factor = random.Random(f"{self.seed}/{self.epoch}/{i}").choice(
-                self.speed_factors
-            )
-            wav = speed_perturb(wav, factor)
+            wav = speed_perturb(wav, rng.choice(self.speed_factors))
+        if self.noise is not None:
+            wav = self.noise(wav, rng)
         return wav, torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long), i
 
 

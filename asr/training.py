@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -14,8 +15,14 @@ from torch import nn
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import SpecAugment
-from asr.checkpoint import atomic_save, load_model, safe_load, save_model
+from asr.augment import AdditiveNoise, AugmentConfig, SpecAugment
+from asr.checkpoint import (
+    atomic_save,
+    average_checkpoints,
+    load_model,
+    safe_load,
+    save_model,
+)
 from asr.config import OptimConfig, TrainConfig
 from asr.data import (
     DistributedDurationBatchSampler,
@@ -122,7 +129,11 @@ class Trainer:
             if self.dist.rank:  # dropout and SpecAugment differ between ranks
                 torch.manual_seed(tc.seed + 7919 * self.dist.rank)
         self.dataset = SpeechDataset(
-            self.train_utts, self.tokenizer, cfg.augment.speed_factors, tc.seed
+            self.train_utts,
+            self.tokenizer,
+            cfg.augment.speed_factors,
+            tc.seed,
+            noise=make_noise(cfg.augment),
         )
         self.sampler = DistributedDurationBatchSampler(
             self.train_utts.durations,
@@ -271,7 +282,53 @@ class Trainer:
             finally:
                 if self.writer is not None:
                     self.writer.close()
+        if main:
+            self.finish()
         return self.out_dir / "best.pt"
+
+    def finish(self) -> None:
+        """After the last epoch: average the last epochs' weights if asked
+        (avg.pt, validated on dev), and write summary.json (one run's results,
+        for sweep tables)."""
+        tc, p = self.cfg.trainer, self.progress
+        summary: dict = {
+            "epochs": p.epoch,
+            "best_epoch": min(p.history, key=lambda h: h["dev_wer"])["epoch"],
+            "best_dev_wer": p.best_wer,
+            "last_dev_wer": p.history[-1]["dev_wer"],
+            "train_seconds": sum(h.get("train_seconds", 0.0) for h in p.history),
+        }
+        epochs = sorted(self.epochs_dir.glob("*.pt"))[-tc.average_last :]
+        if tc.average_last > 1 and len(epochs) == tc.average_last:
+            atomic_save(average_checkpoints(epochs), self.out_dir / "avg.pt")
+            self.model.load_state_dict(
+                load_model(self.out_dir / "avg.pt")[0].state_dict()
+            )
+            dev = self.validate()
+            log.info(
+                "average of the last %d epochs: dev WER %.2f%% CER %.2f%% -> %s",
+                len(epochs),
+                100 * dev["wer"],
+                100 * dev["cer"],
+                self.out_dir / "avg.pt",
+            )
+            summary.update(averaged_epochs=len(epochs), avg_dev_wer=dev["wer"])
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+    @property
+    def epochs_dir(self) -> Path:
+        return self.out_dir / "epochs"
+
+    def keep_epoch(self, meta: dict) -> None:
+        """epochs/NNN.pt for the last max(keep_last, average_last) epochs."""
+        tc = self.cfg.trainer
+        keep = max(tc.keep_last, tc.average_last)
+        if keep <= 0:
+            return
+        n = self.progress.epoch + 1
+        save_model(self.epochs_dir / f"{n:03d}.pt", self.model, self.tokenizer, meta)
+        for old in sorted(self.epochs_dir.glob("*.pt"))[:-keep]:
+            old.unlink()
 
     def train_epoch(self, on_step) -> None:
         p, cfg = self.progress, self.cfg
@@ -493,6 +550,7 @@ class Trainer:
         meta = self.metadata(dev)
         if main:
             save_model(self.out_dir / "last.pt", self.model, self.tokenizer, meta)
+            self.keep_epoch(meta)
         if dev["wer"] <= p.best_wer:
             p.best_wer = dev["wer"]
             if main:
@@ -506,6 +564,20 @@ class Trainer:
 def fit(cfg: TrainConfig, on_step: Callable[[Trainer], None] | None = None) -> Path:
     """Train (or resume) as configured; returns the path of the best checkpoint."""
     return Trainer(cfg).fit(on_step)
+
+
+def make_noise(cfg: AugmentConfig) -> AdditiveNoise | None:
+    """The waveform noise of ``cfg`` (noise_prob, noise_snr_db and the
+    recordings of noise_manifest, if any); None when noise_prob is 0."""
+    if cfg.noise_prob <= 0.0:
+        return None
+    sources = []
+    if cfg.noise_manifest:
+        sources = [
+            load_audio(u.audio_filepath) for u in read_manifest(cfg.noise_manifest)
+        ]
+        log.info("noise: %d recordings from %s", len(sources), cfg.noise_manifest)
+    return AdditiveNoise(cfg.noise_prob, cfg.noise_snr_db, sources)
 
 
 def _is_oom(err: BaseException) -> bool:

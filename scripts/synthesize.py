@@ -37,6 +37,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr.audio import SAMPLE_RATE, resample  # noqa: E402
+from asr.augment import coloured_noise  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 ESPEAK_ACCENTS = [
@@ -177,18 +178,6 @@ def available_engines() -> list[str]:
 
 
 # ---- post-processing -----------------------------------------------------------------
-
-
-def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
-    """Unit-power noise: white (flat), pink (1/f) or brown (1/f^2) power spectrum."""
-    noise = rng.standard_normal(n)
-    if colour != "white":
-        spectrum = np.fft.rfft(noise)
-        f = np.arange(len(spectrum), dtype=float)
-        f[0] = 1.0
-        spectrum /= f ** (0.5 if colour == "pink" else 1.0)
-        noise = np.fft.irfft(spectrum, n)
-    return noise / (noise.std() + 1e-12)
 
 
 def trim(wav: np.ndarray, rate: int, floor_db: float = -45.0) -> np.ndarray:

@@ -86,6 +86,23 @@ def test_info_and_demo(capsys):
         assert f"reference:  {ref}" in out
 
 
+def test_average_of_one_model_twice_is_that_model(tmp_path, capsys):
+    import torch
+
+    from asr.checkpoint import default_model_path, load_model
+
+    out = tmp_path / "avg.pt"
+    bundled = default_model_path()
+    assert main(["average", str(bundled), str(bundled), "--output", str(out)]) == 0
+    assert "mean weights of 2 checkpoints" in capsys.readouterr().out
+    a, b = load_model(bundled)[0].state_dict(), load_model(out)[0].state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-4)  # fp16 file
+    assert main(["average", str(bundled), str(tmp_path / "no.pt"), "--output",
+                 str(out)]) == 2  # fmt: skip
+    assert "no such checkpoint file" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_console_entry_point_runs():
     (path, _), *_ = clip_rows()

@@ -124,3 +124,54 @@ def test_fine_tuning_refuses_a_different_architecture_or_alphabet(
     )
     with pytest.raises(ValueError, match="lacks"):
         Trainer(cfg)
+
+
+def test_last_epochs_are_kept_averaged_and_summarised(an4_manifest, tmp_path):
+    import json
+
+    cfg = tiny_config(an4_manifest, tmp_path / "avg", epochs=4, augment=False)
+    cfg.trainer.average_last = 3
+    fit(cfg)
+    out = tmp_path / "avg"
+    kept = sorted(p.name for p in (out / "epochs").glob("*.pt"))
+    assert kept == ["002.pt", "003.pt", "004.pt"]  # older epochs pruned
+    states = [load_model(out / "epochs" / name)[0].state_dict() for name in kept]
+    avg_model, _, meta = load_model(out / "avg.pt")
+    assert len(meta["averaged_from"]) == 3
+    for key, value in avg_model.state_dict().items():
+        if value.is_floating_point():
+            mean = sum(s[key] for s in states) / 3
+            torch.testing.assert_close(value, mean, rtol=1e-5, atol=1e-6)
+            if "lstm" in key or "rnn" in key:
+                assert not torch.equal(value, states[-1][key]), key  # really averaged
+    assert torch.equal(
+        load_model(out / "last.pt")[0].state_dict()[key], states[-1][key]
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 4 and summary["averaged_epochs"] == 3
+    assert 1 <= summary["best_epoch"] <= 4
+    assert 0 <= summary["avg_dev_wer"] <= 1.5 and summary["train_seconds"] > 0
+
+
+def test_averaging_refuses_checkpoints_of_different_models(an4_manifest, tmp_path):
+    from asr.checkpoint import CheckpointError, average_checkpoints, default_model_path
+
+    cfg = tiny_config(an4_manifest, tmp_path / "small", epochs=1, augment=False)
+    fit(cfg)
+    with pytest.raises(CheckpointError, match="differs"):
+        average_checkpoints([default_model_path(), tmp_path / "small" / "last.pt"])
+    with pytest.raises(CheckpointError, match="no checkpoints"):
+        average_checkpoints([])
+
+
+def test_training_with_noise_mixes_it_into_the_waveforms(an4_manifest, tmp_path):
+    cfg = tiny_config(an4_manifest, tmp_path / "noise", epochs=1, augment=False)
+    cfg.augment.noise_prob, cfg.augment.noise_snr_db = 1.0, [5.0, 5.0]
+    trainer = Trainer(cfg)
+    plain = Trainer(tiny_config(an4_manifest, tmp_path / "plain", 1, augment=False))
+    clean, noisy = plain.dataset[0][0], trainer.dataset[0][0]
+    snr = 10 * torch.log10(clean.pow(2).mean() / (noisy - clean).pow(2).mean())
+    assert snr.item() == pytest.approx(5.0, abs=0.01)
+    assert torch.equal(noisy, trainer.dataset[0][0])  # same (seed, epoch, item)
+    trainer.dataset.epoch = 1
+    assert not torch.equal(noisy, trainer.dataset[0][0])  # a new draw next epoch

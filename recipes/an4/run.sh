@@ -46,6 +46,11 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     echo "training took $((SECONDS - start)) s" | tee -a "$exp/train.time"
 fi
 
+# decoding uses the averaged last epochs when training made them
+# (trainer.average_last=K), else the best epoch on dev
+model="$exp/best.pt"
+[ -f "$exp/avg.pt" ] && model="$exp/avg.pt"
+
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     echo "stage 4: word 3-gram LM (modified Kneser-Ney) from the training transcripts only"
     $ASR lm build $data/train.jsonl --order 3 --output "$exp/lm.arpa"
@@ -53,19 +58,19 @@ fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     echo "stage 5: tune LM weight and word bonus on dev"
-    $ASR tune-decoder --manifest $data/dev.jsonl --model "$exp/best.pt" \
+    $ASR tune-decoder --manifest $data/dev.jsonl --model "$model" \
         --lm "$exp/lm.arpa" --output "$exp/decoding.json"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-    echo "stage 6: evaluation of the best checkpoint: greedy, beam, beam + lexicon + LM"
+    echo "stage 6: evaluation of $model: greedy, beam, beam + lexicon + LM"
     for set in dev test; do
         [ -f $data/$set.jsonl ] || continue
-        $ASR evaluate $data/$set.jsonl --model "$exp/best.pt" \
+        $ASR evaluate $data/$set.jsonl --model "$model" \
             --report "$exp/$set.greedy.tsv"
-        $ASR evaluate $data/$set.jsonl --model "$exp/best.pt" --decoder beam \
+        $ASR evaluate $data/$set.jsonl --model "$model" --decoder beam \
             --report "$exp/$set.beam.tsv"
-        $ASR evaluate $data/$set.jsonl --model "$exp/best.pt" \
+        $ASR evaluate $data/$set.jsonl --model "$model" \
             --decoding-config "$exp/decoding.json" --report "$exp/$set.beam_lm.tsv"
     done
 fi

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from asr.audio import load_audio
+from asr.augment import AdditiveNoise
+
+
+def snr_db(clean: torch.Tensor, noisy: torch.Tensor) -> float:
+    return 10 * torch.log10(clean.pow(2).mean() / (noisy - clean).pow(2).mean()).item()
+
+
+@pytest.fixture
+def speech(an4_manifest) -> torch.Tensor:
+    from asr.data import read_manifest
+
+    return torch.from_numpy(load_audio(read_manifest(an4_manifest)[0].audio_filepath))
+
+
+def test_noise_lands_at_the_drawn_snr(speech):
+    noise = AdditiveNoise(1.0, [0.0, 30.0])
+    snrs = [snr_db(speech, noise(speech, random.Random(i))) for i in range(40)]
+    assert all(0.0 - 1e-3 <= s <= 30.0 + 1e-3 for s in snrs)
+    assert np.std(snrs) > 5  # spread over the range, not one value
+
+
+def test_noise_from_recordings_is_a_looped_stretch_of_one(speech):
+    tone = np.sin(2 * np.pi * 400 * np.arange(1000) / 16000).astype(np.float32)
+    noise = AdditiveNoise(1.0, [10.0, 10.0], sources=[tone])
+    noisy = noise(speech, random.Random(0))
+    added = (noisy - speech).numpy()
+    assert snr_db(speech, noisy) == pytest.approx(10.0, abs=0.01)
+    # the added signal is the tone, scaled (whole periods loop seamlessly): it
+    # peaks at 400 Hz
+    spectrum = np.abs(np.fft.rfft(added))
+    assert np.argmax(spectrum) * 16000 / len(added) == pytest.approx(400, abs=2)
+
+
+def test_noise_probability_and_silence(speech):
+    never = AdditiveNoise(0.0, [10.0, 20.0])
+    assert never(speech, random.Random(0)) is speech
+    half = AdditiveNoise(0.5, [10.0, 20.0])
+    changed = sum(half(speech, random.Random(i)) is not speech for i in range(200))
+    assert 70 < changed < 130
+    silence = torch.zeros(1600)
+    assert torch.equal(
+        AdditiveNoise(1.0, [10.0, 20.0])(silence, random.Random(0)), silence
+    )
+
+
+@pytest.mark.parametrize("prob,snr", [(1.5, [10, 20]), (0.5, [20, 10]), (0.5, [10])])
+def test_bad_noise_settings_are_refused(prob, snr):
+    with pytest.raises(ValueError):
+        AdditiveNoise(prob, snr)
