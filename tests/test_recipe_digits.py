@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,23 @@ def test_digits_config_composes():
     assert cfg.features.level_db == -25.0 and cfg.features.n_mels == 80
     assert cfg.augment.speed_factors and cfg.augment.freq_masks > 0
     assert cfg.model.hidden_size <= 128 and cfg.trainer.out_dir == "exp/digits"
+
+
+def test_merge_band_limits_sphere_files_to_wav_copies(tmp_path):
+    """AN4's .sph files join the digits training set (train_an4) as 8 kHz WAVs."""
+    an4 = tmp_path / "an4" / "fash"
+    an4.mkdir(parents=True)
+    tone = np.sin(2 * np.pi * 300 * np.arange(16000) / 16000).astype(np.float32)
+    sf.write(an4 / "an251-fash-b.sph", 0.5 * tone, 16000, format="NIST")
+    line = json.dumps(
+        {"audio_filepath": str(an4 / "an251-fash-b.sph"), "duration": 1.0,
+         "text": "yes", "speaker": "fash"}
+    )  # fmt: skip
+    (tmp_path / "an4.jsonl").write_text(line + "\n")
+    merged = tmp_path / "m" / "train_an4.jsonl"
+    prepare.main(["merge", str(merged), str(tmp_path / "an4.jsonl"), "--rate", "8000"])
+    (utt,) = read_manifest(merged)
+    assert utt.audio_filepath.endswith("train_an4_wav/fash_an251-fash-b.wav")
+    wav, rate = sf.read(utt.audio_filepath)
+    assert rate == 8000 and len(wav) == 8000 and utt.speaker == "fash"
+    assert np.abs(wav).max() == pytest.approx(0.5, abs=0.02)

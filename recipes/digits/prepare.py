@@ -97,8 +97,8 @@ def merge(out: Path, sources: list[Path], rate: int = 0) -> int:
 
 
 def resample_copy(path: Path, folder: Path, rate: int) -> Path:
-    """``path`` resampled to ``rate`` as folder/<parent>_<name> (kept if there)."""
-    copy = (folder / f"{path.parent.name}_{path.name}").resolve()
+    """``path`` resampled to ``rate`` as folder/<parent>_<stem>.wav (kept if there)."""
+    copy = (folder / f"{path.parent.name}_{path.stem}.wav").resolve()
     if not copy.exists():
         wav, orig = sf.read(str(path), dtype="float32")
         folder.mkdir(parents=True, exist_ok=True)

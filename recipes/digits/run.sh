@@ -4,6 +4,8 @@
 #   bash recipes/digits/run.sh                          # all stages, FSDD + synthetic
 #   bash recipes/digits/run.sh --train train --exp exp/digits_fsdd   # FSDD only
 #   bash recipes/digits/run.sh --stage 5 --stop-stage 5 trainer.epochs=10
+#   bash recipes/digits/run.sh --stage 3 --train train_an4 --init exp/an4/avg.pt \
+#       --exp exp/digits_an4 model=bilstm_m         # fine-tune an AN4 model
 # Extra arguments are Hydra overrides for the training stage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +15,9 @@ stop_stage=6
 fsdd=${FSDD:-../shared/data/fsdd}
 data=data/digits
 train=train_synth  # train (FSDD only) | train_synth (+ synthetic) | train_synth8k
+                   # | train_an4 (+ synthetic + AN4 train, all at 8 kHz)
+init=""  # a trained checkpoint to fine-tune (its CMVN statistics are kept)
+an4_data=${AN4_DATA:-data/an4}  # recipes/an4 stage 1 output, for train_an4
 # (+ synthetic resampled to FSDD's 8 kHz): see README
 dev_speaker=nicolas
 exp=${EXP:-exp/digits}
@@ -25,6 +30,7 @@ while [[ $# -gt 0 && $1 == --* ]]; do
         --train) train=$2; shift 2 ;;
         --dev-speaker) dev_speaker=$2; shift 2 ;;
         --exp) exp=$2; shift 2 ;;
+        --init) init=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -46,12 +52,17 @@ fi
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ $train != train ]; then
     echo "stage 3: FSDD train + synthetic -> $data/$train.jsonl"
     rate=0
+    extra=()
     [ $train = train_synth8k ] && rate=8000
+    if [ $train = train_an4 ]; then
+        rate=8000
+        extra=("$an4_data/train.jsonl")  # 74 more speakers, band-limited like FSDD
+    fi
     $PY recipes/digits/prepare.py merge $data/$train.jsonl \
-        $data/train.jsonl $data/synth/manifest.jsonl --rate $rate
+        $data/train.jsonl $data/synth/manifest.jsonl "${extra[@]}" --rate $rate
 fi
 
-if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ -z "$init" ]; then
     echo "stage 4: feature statistics of $data/$train.jsonl"
     mkdir -p "$exp"
     $ASR stats $data/$train.jsonl --level-db -25 --output "$exp/cmvn.pt"
@@ -62,10 +73,11 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     resume=false
     [ -f "$exp/last.state.pt" ] && resume=true
     start=$SECONDS
+    from=(data.cmvn_stats="$exp/cmvn.pt")
+    [ -n "$init" ] && from=(trainer.init_from="$init")
     $PY -m asr.train --config-name digits \
         data.train_manifest=$data/$train.jsonl data.dev_manifest=$data/dev.jsonl \
-        data.cmvn_stats="$exp/cmvn.pt" trainer.out_dir="$exp" \
-        trainer.resume=$resume "$@"
+        "${from[@]}" trainer.out_dir="$exp" trainer.resume=$resume "$@"
     echo "training took $((SECONDS - start)) s" | tee -a "$exp/train.time"
 fi
 
