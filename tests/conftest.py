@@ -36,13 +36,13 @@ def an4_manifest(tmp_path: Path) -> Path:
     return out
 
 
-def load_recipe_prepare(recipe: str):
-    """recipes/<recipe>/prepare.py as a module of its own name: every recipe has a
+def load_recipe_prepare(recipe: str, script: str = "prepare"):
+    """recipes/<recipe>/<script>.py as a module of its own name: every recipe has a
     prepare.py, and a plain ``import prepare`` would give whichever came first."""
     import importlib.util
 
-    path = ROOT / "recipes" / recipe / "prepare.py"
-    spec = importlib.util.spec_from_file_location(f"recipe_{recipe}_prepare", path)
+    path = ROOT / "recipes" / recipe / f"{script}.py"
+    spec = importlib.util.spec_from_file_location(f"recipe_{recipe}_{script}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,0 +1,50 @@
+"""recipes/commands/real_clips.py (prompt selection) and scripts/spot_words.py."""
+
+from __future__ import annotations
+
+import sys
+
+from conftest import ROOT, load_recipe_prepare
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import spot_words  # noqa: E402
+
+
+def real_clips():
+    return load_recipe_prepare("commands", "real_clips")
+
+
+def test_prompts_with_command_words_and_the_digits_are_picked():
+    listing = "\n".join(
+        [
+            "; Asterisk core sounds",
+            "agent-loggedoff: Agent Logged off.",
+            "dictate/forhelp: press 0 for help",
+            "digits/7: seven",
+            "digits/oh: oh",
+            "digits/10: ten",
+            "letters/ascii91: left bracket",
+            "vm-goodbye: Goodbye.",
+            "vm-long: Press 1 to enter a number, press 2 to leave it, or press 3 now.",
+        ]
+    )
+    picked = dict(real_clips().asterisk_prompts(listing))
+    assert picked == {
+        "agent-loggedoff": "agent logged off",
+        "dictate/forhelp": "press zero for help",
+        "digits/7": "seven",
+        "digits/oh": "oh",
+        "letters/ascii91": "left bracket",
+    }  # no command word, not a digit, or too long: left out
+
+
+def test_spotting_counts_hits_and_false_alarms():
+    refs = ["agent logged off", "left bracket", "no", "press one to enter"]
+    hyps = ["agent off off", "one nine", "no", "press one two enter"]
+    table = spot_words.spot(refs, hyps)
+    assert table["off"] == {"occurrences": 1, "hits": 1, "false_alarms": 1}
+    assert table["left"]["occurrences"] == 1 and table["left"]["hits"] == 0
+    assert table["one"] == {"occurrences": 1, "hits": 1, "false_alarms": 1}
+    assert table["two"]["false_alarms"] == 1 and table["no"]["hits"] == 1
+    text = spot_words.format_table(table)
+    assert "| **all** | 5 | 4 | 4 |" in text and "| up |" not in text
