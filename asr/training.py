@@ -57,10 +57,12 @@ def init_from_checkpoint(
 ) -> tuple[ASRModel, CharTokenizer]:
     """A new model for ``cfg`` holding a trained checkpoint's weights (fine-tuning).
 
-    The architecture must match; the checkpoint's vocabulary is kept and must
-    cover every character of ``texts``; its CMVN statistics come along."""
+    The architecture must match (dropout may differ: it holds no weights); the
+    checkpoint's vocabulary is kept and must cover every character of ``texts``;
+    its CMVN statistics come along."""
     trained, tokenizer, _ = load_model(path)
-    if dataclasses.asdict(trained.cfg) != dataclasses.asdict(cfg.model):
+    shape = dataclasses.replace(trained.cfg, dropout=cfg.model.dropout)
+    if dataclasses.asdict(shape) != dataclasses.asdict(cfg.model):
         raise ValueError(
             f"trainer.init_from={path}: its model config {trained.cfg} differs from "
             f"model={cfg.model}"
