@@ -82,14 +82,21 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-    echo "stage 6: held-out-speaker evaluation, best and last checkpoints"
-    for ckpt in best last; do
+    echo "stage 6: held-out-speaker evaluation, best, last (and averaged) checkpoints"
+    # word 2-gram of the digit texts (FSDD train + the synthetic texts; no AN4)
+    $ASR lm build $data/train.jsonl $data/synth_texts.txt --order 2 \
+        --output "$exp/lm.arpa"
+    for ckpt in best last avg; do
+        [ -f "$exp/$ckpt.pt" ] || continue
         $ASR evaluate $data/dev.jsonl --model "$exp/$ckpt.pt" \
             --report "$exp/dev.$ckpt.greedy.tsv"
         # the beam decoder needs a space in the vocabulary: multi-word training text
         if grep -q '"text": "[a-z]* ' $data/$train.jsonl; then
             $ASR evaluate $data/dev.jsonl --model "$exp/$ckpt.pt" --decoder beam \
                 --lexicon $data/lexicon.txt --report "$exp/dev.$ckpt.lexicon.tsv"
+            $ASR evaluate $data/dev.jsonl --model "$exp/$ckpt.pt" \
+                --lexicon $data/lexicon.txt --lm "$exp/lm.arpa" \
+                --report "$exp/dev.$ckpt.lexicon_lm.tsv"
         fi
     done
 fi
