@@ -223,6 +223,7 @@ def test_only_rank_0_writes_and_the_state_holds_every_rank(ddp_runs):
         "best.pt",
         "last.pt",
         "last.state.pt",
+        "summary.json",
         "tensorboard",
     ]
     assert len(list((run / "tensorboard").iterdir())) == 1  # one events file
