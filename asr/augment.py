@@ -3,6 +3,7 @@ perturbation is in data.py)."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ import numpy as np
 import torch
 import torchaudio
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,6 +87,22 @@ class AdditiveNoise:
             raise ValueError(f"noise SNR range must be [low, high] dB, not {snr_db}")
         self.prob, self.snr_db = prob, (float(snr_db[0]), float(snr_db[1]))
         self.sources = [np.asarray(s, dtype=np.float32) for s in sources if len(s)]
+
+    @classmethod
+    def from_config(cls, cfg: AugmentConfig) -> AdditiveNoise | None:
+        """The noise of ``cfg`` (noise_prob, noise_snr_db and the recordings of
+        noise_manifest, all held in memory); None when noise_prob is 0."""
+        if cfg.noise_prob <= 0.0:
+            return None
+        sources = []
+        if cfg.noise_manifest:
+            from asr.audio import load_audio
+            from asr.data import read_manifest  # asr.data imports this module
+
+            utts = read_manifest(cfg.noise_manifest)
+            sources = [load_audio(u.audio_filepath) for u in utts]
+            log.info("noise: %d recordings from %s", len(sources), cfg.noise_manifest)
+        return cls(cfg.noise_prob, cfg.noise_snr_db, sources)
 
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
         if self.prob == 0.0 or rng.random() >= self.prob or len(wav) == 0:

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import AdditiveNoise, AugmentConfig, SpecAugment
+from asr.augment import AdditiveNoise, SpecAugment
 from asr.checkpoint import (
     atomic_save,
     average_checkpoints,
@@ -135,7 +135,7 @@ class Trainer:
             self.tokenizer,
             cfg.augment.speed_factors,
             tc.seed,
-            noise=make_noise(cfg.augment),
+            noise=AdditiveNoise.from_config(cfg.augment),
         )
         self.sampler = DistributedDurationBatchSampler(
             self.train_utts.durations,
@@ -566,20 +566,6 @@ class Trainer:
 def fit(cfg: TrainConfig, on_step: Callable[[Trainer], None] | None = None) -> Path:
     """Train (or resume) as configured; returns the path of the best checkpoint."""
     return Trainer(cfg).fit(on_step)
-
-
-def make_noise(cfg: AugmentConfig) -> AdditiveNoise | None:
-    """The waveform noise of ``cfg`` (noise_prob, noise_snr_db and the
-    recordings of noise_manifest, if any); None when noise_prob is 0."""
-    if cfg.noise_prob <= 0.0:
-        return None
-    sources = []
-    if cfg.noise_manifest:
-        sources = [
-            load_audio(u.audio_filepath) for u in read_manifest(cfg.noise_manifest)
-        ]
-        log.info("noise: %d recordings from %s", len(sources), cfg.noise_manifest)
-    return AdditiveNoise(cfg.noise_prob, cfg.noise_snr_db, sources)
 
 
 def _is_oom(err: BaseException) -> bool:

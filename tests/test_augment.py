@@ -56,3 +56,20 @@ def test_noise_probability_and_silence(speech):
 def test_bad_noise_settings_are_refused(prob, snr):
     with pytest.raises(ValueError):
         AdditiveNoise(prob, snr)
+
+
+def test_noise_from_config_reads_the_noise_manifest(tmp_path):
+    import soundfile as sf
+
+    from asr.augment import AugmentConfig
+    from asr.data import Utterance, write_manifest
+
+    assert AdditiveNoise.from_config(AugmentConfig(noise_prob=0.0)) is None
+    hum = np.sin(2 * np.pi * 100 * np.arange(8000) / 16000).astype(np.float32)
+    sf.write(tmp_path / "hum.wav", 0.1 * hum, 16000)
+    write_manifest(tmp_path / "noise.jsonl", [Utterance("hum.wav", 0.5, "", None)])
+    cfg = AugmentConfig(noise_prob=0.5, noise_manifest=str(tmp_path / "noise.jsonl"))
+    noise = AdditiveNoise.from_config(cfg)
+    assert noise.prob == 0.5 and noise.snr_db == (10.0, 40.0)
+    (source,) = noise.sources
+    np.testing.assert_allclose(source, 0.1 * hum, atol=1e-4)
