@@ -147,6 +147,12 @@ class Grammar:
         commands = [_command(entry, path) for entry in doc["commands"]]
         return cls(commands, float(doc.get("threshold", 0.5)))
 
+    def words(self) -> list[str]:
+        """Every word the phrases can be said with (slots expanded), each once,
+        in grammar order."""
+        said = (text for c in self.commands for text, _ in c.expansions)
+        return list(dict.fromkeys(w for text in said for w in text.split()))
+
 
 def _command(entry, path: Path) -> Command:
     if not isinstance(entry, dict) or "phrase" not in entry or "action" not in entry:

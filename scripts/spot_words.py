@@ -3,11 +3,14 @@ contain the command words (and digits) its reference has?
 
 For recordings where the words occur inside phrases ("agent logged off"), where
 `asr commands` (which matches whole utterances against a grammar) has nothing to
-fire, this still says whether the model hears the word. A hit is a target word of
-the reference that the greedy transcript of the utterance also has; a false alarm
-is a target word in the transcript that the reference lacks.
+fire, this still says whether the model hears the word. The target words are the
+grammar's (its phrases, slots expanded: the demo's command words, the digits and
+"oh"). A hit is a target word of the reference that the greedy transcript of the
+utterance also has; a false alarm is a target word in the transcript that the
+reference lacks.
 
     python scripts/spot_words.py data/realclips/manifest.jsonl [--model M] [--show]
+        [--grammar examples/commands.yaml]
 """
 
 from __future__ import annotations
@@ -21,41 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr.audio import load_audio  # noqa: E402
 from asr.checkpoint import default_model_path, load_model  # noqa: E402
+from asr.commands import Grammar  # noqa: E402
 from asr.data import read_manifest  # noqa: E402
 from asr.transcribe import Transcriber  # noqa: E402
 
-TARGETS = [
-    "yes",
-    "no",
-    "up",
-    "down",
-    "left",
-    "right",
-    "on",
-    "off",
-    "stop",
-    "go",
-    "start",
-    "help",
-    "repeat",
-    "enter",
-    "erase",
-    "rubout",
-    "zero",
-    "oh",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-]
 
-
-def spot(refs: list[str], hyps: list[str], targets=TARGETS) -> dict[str, Counter]:
+def spot(refs: list[str], hyps: list[str], targets: list[str]) -> dict[str, Counter]:
     """Per target word: occurrences in references, hits, false alarms."""
     table: dict[str, Counter] = {w: Counter() for w in targets}
     for ref, hyp in zip(refs, hyps):
@@ -87,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("manifest", type=Path)
     ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument(
+        "--grammar",
+        type=Path,
+        default=Path(__file__).parents[1] / "examples/commands.yaml",
+        help="the target words are this grammar's",
+    )
     ap.add_argument("--show", action="store_true", help="print each transcript")
     args = ap.parse_args(argv)
     model, tokenizer, _ = load_model(args.model or default_model_path())
@@ -98,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.show:
         for u, text in zip(utts, texts):
             print(f"{u.speaker}\t{u.text}\t->\t{text}")
-    print(format_table(spot([u.text for u in utts], texts)))
+    targets = Grammar.load(args.grammar).words()
+    print(format_table(spot([u.text for u in utts], texts, targets)))
     return 0
 
 

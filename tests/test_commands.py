@@ -65,6 +65,19 @@ def test_example_grammar_has_the_required_commands():
     assert set(required) | {"<digit>"} <= phrases
 
 
+def test_grammar_words_are_its_phrases_words_with_slots_expanded(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        "commands:\n"
+        '  - {phrase: "lights on", action: {print: x}}\n'
+        '  - {phrase: "on", action: {print: y}}\n'
+        '  - {phrase: "channel <digit>", action: {print: z}}\n'
+    )
+    words = Grammar.load(path).words()
+    assert words[:4] == ["lights", "on", "channel", "zero"]
+    assert len(words) == 3 + 11 and words[-1] == "oh"  # ten digits and "oh", once
+
+
 @pytest.mark.parametrize(
     "text,message",
     [

@@ -6,6 +6,10 @@ import sys
 
 from conftest import ROOT, load_recipe_prepare
 
+from asr.commands import Grammar
+
+EXAMPLE = ROOT / "examples" / "commands.yaml"
+
 sys.path.insert(0, str(ROOT / "scripts"))
 import spot_words  # noqa: E402
 
@@ -28,7 +32,9 @@ def test_prompts_with_command_words_and_the_digits_are_picked():
             "vm-long: Press 1 to enter a number, press 2 to leave it, or press 3 now.",
         ]
     )
-    picked = dict(real_clips().asterisk_prompts(listing))
+    module = real_clips()
+    assert len(module.COMMAND_WORDS) == 16 and "rubout" in module.COMMAND_WORDS
+    picked = dict(module.asterisk_prompts(listing))
     assert picked == {
         "agent-loggedoff": "agent logged off",
         "dictate/forhelp": "press zero for help",
@@ -41,7 +47,7 @@ def test_prompts_with_command_words_and_the_digits_are_picked():
 def test_spotting_counts_hits_and_false_alarms():
     refs = ["agent logged off", "left bracket", "no", "press one to enter"]
     hyps = ["agent off off", "one nine", "no", "press one two enter"]
-    table = spot_words.spot(refs, hyps)
+    table = spot_words.spot(refs, hyps, Grammar.load(EXAMPLE).words())
     assert table["off"] == {"occurrences": 1, "hits": 1, "false_alarms": 1}
     assert table["left"]["occurrences"] == 1 and table["left"]["hits"] == 0
     assert table["one"] == {"occurrences": 1, "hits": 1, "false_alarms": 1}

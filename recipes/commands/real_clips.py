@@ -33,6 +33,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from asr.commands import DIGIT_WORDS, Grammar  # noqa: E402
 from asr.data import Utterance, write_manifest  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
@@ -42,12 +43,9 @@ PACKAGES = {
     "klettres-data": "GPL-2+",
     "pocketsphinx-testdata": "BSD-2-Clause",
 }
-COMMAND_WORDS = {
-    *("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"),
-    *("start", "help", "repeat", "enter", "erase", "rubout"),
-}
-DIGIT_WORDS = ["zero", "one", "two", "three", "four"]
-DIGIT_WORDS += ["five", "six", "seven", "eight", "nine"]
+GRAMMAR = Path(__file__).resolve().parents[2] / "examples" / "commands.yaml"
+# the demo grammar's command words, without the digit slot's words
+COMMAND_WORDS = set(Grammar.load(GRAMMAR).words()) - {*DIGIT_WORDS, "oh"}
 ALLISON = "usr/share/asterisk/sounds/en_US_f_Allison"
 MAX_PROMPT_WORDS = 8
 
