@@ -293,19 +293,20 @@ class Trainer:
         (avg.pt, validated on dev), and write summary.json (one run's results,
         for sweep tables)."""
         tc, p = self.cfg.trainer, self.progress
+        # best.pt's epoch: the last one at the best WER (end_epoch keeps ties)
+        best = [h["epoch"] for h in p.history if h["dev_wer"] == p.best_wer]
         summary: dict = {
             "epochs": p.epoch,
-            "best_epoch": min(p.history, key=lambda h: h["dev_wer"])["epoch"],
+            "best_epoch": best[-1],
             "best_dev_wer": p.best_wer,
             "last_dev_wer": p.history[-1]["dev_wer"],
             "train_seconds": sum(h.get("train_seconds", 0.0) for h in p.history),
         }
         epochs = sorted(self.epochs_dir.glob("*.pt"))[-tc.average_last :]
         if tc.average_last > 1 and len(epochs) == tc.average_last:
-            atomic_save(average_checkpoints(epochs), self.out_dir / "avg.pt")
-            self.model.load_state_dict(
-                load_model(self.out_dir / "avg.pt")[0].state_dict()
-            )
+            averaged = average_checkpoints(epochs)
+            atomic_save(averaged, self.out_dir / "avg.pt")
+            self.model.load_state_dict(averaged["state_dict"])
             dev = self.validate()
             log.info(
                 "average of the last %d epochs: dev WER %.2f%% CER %.2f%% -> %s",

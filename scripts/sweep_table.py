@@ -76,7 +76,6 @@ def table(runs: list[dict], sort: str = "avg") -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     fixed = {k: runs[0]["overrides"][k] for k in keys if k not in varying}
-    fixed = {k: v for k, v in fixed.items() if v is not None}
     if fixed:
         lines.append("")
         lines.append("All runs: " + " ".join(f"`{k}={v}`" for k, v in fixed.items()))

@@ -153,6 +153,8 @@ def test_last_epochs_are_kept_averaged_and_summarised(an4_manifest, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 4 and summary["averaged_epochs"] == 3
     assert 1 <= summary["best_epoch"] <= 4
+    # the epoch best.pt holds (ties go to the later epoch, as best.pt does)
+    assert summary["best_epoch"] == load_model(out / "best.pt")[2]["epochs_trained"]
     assert 0 <= summary["avg_dev_wer"] <= 1.5 and summary["train_seconds"] > 0
 
 
