@@ -19,7 +19,7 @@ from asr.export import load_inference_model
 from asr.metrics import score
 from asr.mic import MicrophoneError
 from asr.output import FORMATS, render, write_outputs
-from asr.training import pick_device
+from asr.train_setup import pick_device
 from asr.transcribe import Transcriber, Transcript
 
 AUDIO_EXTENSIONS = {

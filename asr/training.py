@@ -16,14 +16,8 @@ from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.augment import AdditiveNoise, SpecAugment
-from asr.checkpoint import (
-    atomic_save,
-    average_checkpoints,
-    load_model,
-    safe_load,
-    save_model,
-)
-from asr.config import OptimConfig, TrainConfig
+from asr.checkpoint import atomic_save, safe_load, save_model
+from asr.config import TrainConfig
 from asr.data import (
     DistributedDurationBatchSampler,
     DurationBatchSampler,
@@ -38,6 +32,7 @@ from asr.features import compute_cmvn_stats
 from asr.loader import train_loader
 from asr.metrics import score
 from asr.model import ASRModel
+from asr.run_outputs import average_last_epochs, keep_epoch, run_summary
 from asr.run_state import (
     Interrupted,
     Progress,
@@ -47,57 +42,18 @@ from asr.run_state import (
     signals_interrupt,
 )
 from asr.text import CharTokenizer
+from asr.train_setup import (
+    TrainForward,
+    amp_dtype,
+    init_from_checkpoint,
+    is_oom,
+    lr_lambda,
+    oom_message,
+    pick_device,
+)
 from asr.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
-
-
-def init_from_checkpoint(
-    path: str, cfg: TrainConfig, texts
-) -> tuple[ASRModel, CharTokenizer]:
-    """A new model for ``cfg`` holding a trained checkpoint's weights (fine-tuning).
-
-    The architecture must match (dropout may differ: it holds no weights); the
-    checkpoint's vocabulary is kept and must cover every character of ``texts``;
-    its CMVN statistics come along."""
-    trained, tokenizer, _ = load_model(path)
-    shape = dataclasses.replace(trained.cfg, dropout=cfg.model.dropout)
-    if dataclasses.asdict(shape) != dataclasses.asdict(cfg.model):
-        raise ValueError(
-            f"trainer.init_from={path}: its model config {trained.cfg} differs from "
-            f"model={cfg.model}"
-        )
-    unknown = set()
-    for text in texts:
-        unknown |= set(text) - set(tokenizer.symbols)
-    if unknown:
-        raise ValueError(
-            f"trainer.init_from={path}: the training texts use characters its "
-            f"vocabulary lacks: {sorted(unknown)}"
-        )
-    model = ASRModel(cfg.model, cfg.features, len(tokenizer))
-    model.load_state_dict(trained.float().state_dict())
-    return model, tokenizer
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def lr_lambda(cfg: OptimConfig, total_steps: int) -> Callable[[int], float]:
-    """Linear warm-up to the peak, then cosine decay to ``final_lr_ratio``."""
-
-    def f(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        t = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
-        return cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (
-            1 + math.cos(math.pi * t)
-        )
-
-    return f
 
 
 class Trainer:
@@ -110,7 +66,7 @@ class Trainer:
         seed_everything(tc.seed)
         self.dist = init_distributed(tc.dist_backend, pick_device(tc.device))
         self.device = self.dist.device
-        self.amp_dtype = _amp_dtype(tc.precision, self.device)
+        self.amp_dtype = amp_dtype(tc.precision, self.device)
         self.out_dir = Path(tc.out_dir)
         self.train_utts = Manifest(cfg.data.train_manifest)  # lazy: any corpus size
         self.dev_utts = read_manifest(cfg.data.dev_manifest)
@@ -125,7 +81,7 @@ class Trainer:
             self.model.frontend.cmvn.set_stats(*self._cmvn_stats())
         self.model.to(self.device)
         self.specaug = SpecAugment(cfg.augment)
-        self.net: nn.Module = _TrainForward(self.model, self.specaug)
+        self.net: nn.Module = TrainForward(self.model, self.specaug)
         if self.dist.active:
             self.net = wrap_ddp(self.net, self.device)
             if self.dist.rank:  # dropout and SpecAugment differ between ranks
@@ -292,46 +248,21 @@ class Trainer:
         """After the last epoch: average the last epochs' weights if asked
         (avg.pt, validated on dev), and write summary.json (one run's results,
         for sweep tables)."""
-        tc, p = self.cfg.trainer, self.progress
-        # best.pt's epoch: the last one at the best WER (end_epoch keeps ties)
-        best = [h["epoch"] for h in p.history if h["dev_wer"] == p.best_wer]
-        summary: dict = {
-            "epochs": p.epoch,
-            "best_epoch": best[-1],
-            "best_dev_wer": p.best_wer,
-            "last_dev_wer": p.history[-1]["dev_wer"],
-            "train_seconds": sum(h.get("train_seconds", 0.0) for h in p.history),
-        }
-        epochs = sorted(self.epochs_dir.glob("*.pt"))[-tc.average_last :]
-        if tc.average_last > 1 and len(epochs) == tc.average_last:
-            averaged = average_checkpoints(epochs)
-            atomic_save(averaged, self.out_dir / "avg.pt")
+        tc = self.cfg.trainer
+        summary = run_summary(self.progress)
+        averaged = average_last_epochs(self.out_dir, tc.average_last)
+        if averaged is not None:
             self.model.load_state_dict(averaged["state_dict"])
             dev = self.validate()
             log.info(
                 "average of the last %d epochs: dev WER %.2f%% CER %.2f%% -> %s",
-                len(epochs),
+                tc.average_last,
                 100 * dev["wer"],
                 100 * dev["cer"],
                 self.out_dir / "avg.pt",
             )
-            summary.update(averaged_epochs=len(epochs), avg_dev_wer=dev["wer"])
+            summary.update(averaged_epochs=tc.average_last, avg_dev_wer=dev["wer"])
         (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-
-    @property
-    def epochs_dir(self) -> Path:
-        return self.out_dir / "epochs"
-
-    def keep_epoch(self, meta: dict) -> None:
-        """epochs/NNN.pt for the last max(keep_last, average_last) epochs."""
-        tc = self.cfg.trainer
-        keep = max(tc.keep_last, tc.average_last)
-        if keep <= 0:
-            return
-        n = self.progress.epoch + 1
-        save_model(self.epochs_dir / f"{n:03d}.pt", self.model, self.tokenizer, meta)
-        for old in sorted(self.epochs_dir.glob("*.pt"))[:-keep]:
-            old.unlink()
 
     def train_epoch(self, on_step) -> None:
         p, cfg = self.progress, self.cfg
@@ -388,9 +319,9 @@ class Trainer:
             return self._update(self._loss_sum(batch, use_specaug) / len(batch.indices))
         except (torch.OutOfMemoryError, RuntimeError) as err:
             # distributed, only a forward's OOM is survivable (_distributed_step)
-            if not _is_oom(err) or self.dist.active:
+            if not is_oom(err) or self.dist.active:
                 raise
-            return self._skip_step(_oom_message(batch))
+            return self._skip_step(oom_message(batch))
 
     def _skip_step(self, why: str) -> float:
         self.optimizer.zero_grad(set_to_none=True)
@@ -442,9 +373,9 @@ class Trainer:
             try:
                 loss_sum, why = self._loss_sum(batch, use_specaug), ""
             except (torch.OutOfMemoryError, RuntimeError) as err:
-                if not _is_oom(err):
+                if not is_oom(err):
                     raise
-                why = _oom_message(batch)
+                why = oom_message(batch)
         n_local = 0 if why else len(batch.indices)
         asked = self.signals.received is not None
         total, n, failed, stop = self.dist.sum(
@@ -553,7 +484,10 @@ class Trainer:
         meta = self.metadata(dev)
         if main:
             save_model(self.out_dir / "last.pt", self.model, self.tokenizer, meta)
-            self.keep_epoch(meta)
+            tc = self.cfg.trainer
+            keep = max(tc.keep_last, tc.average_last)  # epochs/NNN.pt
+            n = p.epoch + 1
+            keep_epoch(self.out_dir, n, keep, self.model, self.tokenizer, meta)
         if dev["wer"] <= p.best_wer:
             p.best_wer = dev["wer"]
             if main:
@@ -567,41 +501,3 @@ class Trainer:
 def fit(cfg: TrainConfig, on_step: Callable[[Trainer], None] | None = None) -> Path:
     """Train (or resume) as configured; returns the path of the best checkpoint."""
     return Trainer(cfg).fit(on_step)
-
-
-def _is_oom(err: BaseException) -> bool:
-    text = str(err)
-    return (
-        isinstance(err, torch.OutOfMemoryError)
-        or "out of memory" in text
-        or ("can't allocate memory" in text)
-    )
-
-
-def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for trainer.precision on ``device``; None: fp32."""
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else None
-    return torch.bfloat16 if precision == "bf16" else None
-
-
-def _oom_message(batch) -> str:
-    return (
-        f"out of memory on a batch of {len(batch.indices)} "
-        f"utterances ({batch.wavs.shape[1] / SAMPLE_RATE:.1f} s long)"
-    )
-
-
-class _TrainForward(nn.Module):
-    """The training forward as one module call, so that DDP sees all of it:
-    waveforms (B, S) -> features -> [SpecAugment] -> log-probs (B, T', V), lens."""
-
-    def __init__(self, model: ASRModel, specaug: SpecAugment):
-        super().__init__()
-        self.model, self.specaug = model, specaug
-
-    def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor, use_specaug: bool):
-        feats, feat_lens = self.model.frontend(wavs, wav_lens)
-        if use_specaug:
-            feats = self.specaug(feats)
-        return self.model.forward_features(feats, feat_lens)

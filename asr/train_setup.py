@@ -1,0 +1,105 @@
+"""What a training run is built from: the device and autocast precision, the
+learning-rate schedule, a fine-tuning start, the training forward, and telling an
+out-of-memory error apart from other failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from asr.audio import SAMPLE_RATE
+from asr.augment import SpecAugment
+from asr.checkpoint import load_model
+from asr.config import OptimConfig, TrainConfig
+from asr.model import ASRModel
+from asr.text import CharTokenizer
+
+
+def init_from_checkpoint(
+    path: str, cfg: TrainConfig, texts
+) -> tuple[ASRModel, CharTokenizer]:
+    """A new model for ``cfg`` holding a trained checkpoint's weights (fine-tuning).
+
+    The architecture must match (dropout may differ: it holds no weights); the
+    checkpoint's vocabulary is kept and must cover every character of ``texts``;
+    its CMVN statistics come along."""
+    trained, tokenizer, _ = load_model(path)
+    shape = dataclasses.replace(trained.cfg, dropout=cfg.model.dropout)
+    if dataclasses.asdict(shape) != dataclasses.asdict(cfg.model):
+        raise ValueError(
+            f"trainer.init_from={path}: its model config {trained.cfg} differs from "
+            f"model={cfg.model}"
+        )
+    unknown = set()
+    for text in texts:
+        unknown |= set(text) - set(tokenizer.symbols)
+    if unknown:
+        raise ValueError(
+            f"trainer.init_from={path}: the training texts use characters its "
+            f"vocabulary lacks: {sorted(unknown)}"
+        )
+    model = ASRModel(cfg.model, cfg.features, len(tokenizer))
+    model.load_state_dict(trained.float().state_dict())
+    return model, tokenizer
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_lambda(cfg: OptimConfig, total_steps: int) -> Callable[[int], float]:
+    """Linear warm-up to the peak, then cosine decay to ``final_lr_ratio``."""
+
+    def f(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+        return cfg.final_lr_ratio + (1 - cfg.final_lr_ratio) * 0.5 * (
+            1 + math.cos(math.pi * t)
+        )
+
+    return f
+
+
+def is_oom(err: BaseException) -> bool:
+    text = str(err)
+    return (
+        isinstance(err, torch.OutOfMemoryError)
+        or "out of memory" in text
+        or ("can't allocate memory" in text)
+    )
+
+
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for trainer.precision on ``device``; None: fp32."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def oom_message(batch) -> str:
+    return (
+        f"out of memory on a batch of {len(batch.indices)} "
+        f"utterances ({batch.wavs.shape[1] / SAMPLE_RATE:.1f} s long)"
+    )
+
+
+class TrainForward(nn.Module):
+    """The training forward as one module call, so that DDP sees all of it:
+    waveforms (B, S) -> features -> [SpecAugment] -> log-probs (B, T', V), lens."""
+
+    def __init__(self, model: ASRModel, specaug: SpecAugment):
+        super().__init__()
+        self.model, self.specaug = model, specaug
+
+    def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor, use_specaug: bool):
+        feats, feat_lens = self.model.frontend(wavs, wav_lens)
+        if use_specaug:
+            feats = self.specaug(feats)
+        return self.model.forward_features(feats, feat_lens)
