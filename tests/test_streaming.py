@@ -47,13 +47,14 @@ def test_one_chunk_over_the_utterance_equals_the_full_bilstm(plain_model):
     torch.testing.assert_close(chunked, full[0, : n[0]], atol=1e-4, rtol=1e-4)
 
 
-def test_chunked_gru_encoder_equals_the_full_model():
+@pytest.mark.parametrize("hop_ms", [10.0, 5.0])  # 40 and 20 ms encoder frames
+def test_chunked_gru_encoder_equals_the_full_model(hop_ms):
     from asr.features import FeatureConfig
     from asr.model import ASRModel, ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(conv_channels=8, hidden_size=32, n_layers=2, rnn="gru")
-    net = ASRModel(cfg, FeatureConfig(), vocab_size=12).eval()
+    net = ASRModel(cfg, FeatureConfig(hop_ms=hop_ms), vocab_size=12).eval()
     wav = load_audio(clip_rows()[0][0])
     with torch.no_grad():
         full, n = net(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
