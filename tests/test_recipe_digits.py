@@ -123,3 +123,72 @@ def test_merge_band_limits_sphere_files_to_wav_copies(tmp_path):
     wav, rate = sf.read(utt.audio_filepath)
     assert rate == 8000 and len(wav) == 8000 and utt.speaker == "fash"
     assert np.abs(wav).max() == pytest.approx(0.5, abs=0.02)
+
+
+def _run(args: list[str], env: dict | None = None) -> str:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "PY": sys.executable, **(env or {})}
+    done = subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def test_run_sh_split_and_synth_folders_are_options(tmp_path):
+    """Another fold: its own manifests (--data), the shared synthetic speech."""
+    fake_fsdd(tmp_path / "fsdd")
+    synth = tmp_path / "synth"
+    (synth / "wav").mkdir(parents=True)
+    sf.write(synth / "wav" / "0.wav", np.zeros(1600, np.float32), 16000)
+    line = '{"audio_filepath": "wav/0.wav", "duration": 0.1, "text": "one two"}'
+    (synth / "manifest.jsonl").write_text(line + "\n")
+    data = tmp_path / "split_ann"
+    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
+    _run(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
+          "--dev-speaker", "ann", *common])  # fmt: skip
+    assert {u.speaker for u in read_manifest(data / "dev.jsonl")} == {"ann"}
+    _run(["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
+          "--synth", str(synth), *common])  # fmt: skip
+    merged = read_manifest(data / "train_synth.jsonl")
+    assert len(merged) == 9 and merged[-1].text == "one two"
+    assert {u.speaker for u in merged[:-1]} == {"bob", "cid"}
+
+
+def _report(path: Path, errors: list[int]) -> None:
+    """An `asr evaluate` TSV report: one-word references, these word errors."""
+    head = "id\treference\thypothesis\tref_words\tsubstitutions\tdeletions\t"
+    rows = [f"{i}\tone\tx\t1\t{e}\t0\t0\t{e}\t{e}" for i, e in enumerate(errors)]
+    path.write_text(head + "insertions\tword_errors\tchar_errors\n" + "\n".join(rows))
+
+
+def test_folds_table_per_speaker_and_pooled(tmp_path):
+    """folds.sh skips finished folds and tabulates the unselected checkpoint:
+    avg.pt where the fold averaged epochs, else last.pt."""
+    a, b = tmp_path / "ann", tmp_path / "bob"
+    for d in (a, b):
+        d.mkdir()
+    (a / "avg.pt").write_bytes(b"")
+    _report(a / "dev.last.greedy.tsv", [1, 1, 1, 1])  # ignored: ann has avg.pt
+    for kind, errors in [
+        ("greedy", [1, 0]),
+        ("lexicon", [0, 0]),
+        ("lexicon_lm", [0, 1]),
+    ]:
+        _report(a / f"dev.avg.{kind}.tsv", errors)
+    _report(b / "dev.last.greedy.tsv", [1, 1, 0, 0, 0, 0, 0, 0])
+    _report(b / "dev.last.lexicon.tsv", [0, 0, 0, 0, 0, 0, 0, 1])
+    out = _run(
+        ["bash", "recipes/digits/folds.sh"],
+        {"SPEAKERS": "ann bob", "EXP": str(tmp_path)},
+    )
+    lines = out.splitlines()
+    assert lines[2] == "| ann (avg.pt) | 50.00% | 0.00% | 50.00% |"
+    assert lines[3] == "| bob (last.pt) | 25.00% | 12.50% | - |"
+    # pooled over words: (1 + 2) / 10 and 1 / 10; a missing report leaves a gap
+    assert lines[4] == "| all folds (pooled) | 30.00% | 10.00% | - |"
+    assert (tmp_path / "results.md").read_text() == out

@@ -6,6 +6,8 @@
 #   bash recipes/digits/run.sh --stage 5 --stop-stage 5 trainer.epochs=10
 #   bash recipes/digits/run.sh --stage 3 --train train_an4 --init exp/an4/avg.pt \
 #       --exp exp/digits_an4 model=bilstm_m         # fine-tune an AN4 model
+#   bash recipes/digits/run.sh --dev-speaker jackson --data data/digits_jackson \
+#       --synth data/digits/synth --exp exp/digits_jackson   # another fold (folds.sh)
 # Extra arguments are Hydra overrides for the training stage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,7 +15,8 @@ cd "$(dirname "$0")/../.."
 stage=1
 stop_stage=6
 fsdd=${FSDD:-../shared/data/fsdd}
-data=data/digits
+data=data/digits  # manifests of this split
+synth=""  # synthetic speech folder (default: $data/synth; shareable between splits)
 train=train_synth  # train (FSDD only) | train_synth (+ synthetic) | train_synth8k
                    # | train_an4 (+ synthetic + AN4 train, all at 8 kHz)
 init=""  # a trained checkpoint to fine-tune (its CMVN statistics are kept)
@@ -31,9 +34,12 @@ while [[ $# -gt 0 && $1 == --* ]]; do
         --dev-speaker) dev_speaker=$2; shift 2 ;;
         --exp) exp=$2; shift 2 ;;
         --init) init=$2; shift 2 ;;
+        --data) data=$2; shift 2 ;;
+        --synth) synth=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+synth=${synth:-$data/synth}
 PY=${PY:-.venv/bin/python}
 ASR=${ASR:-.venv/bin/asr}
 
@@ -45,7 +51,7 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $train != train ]; then
     echo "stage 2: synthetic digits and digit strings (resumes; a few minutes)"
-    $PY scripts/synthesize.py --texts $data/synth_texts.txt --out $data/synth \
+    $PY scripts/synthesize.py --texts $data/synth_texts.txt --out "$synth" \
         --copies 16 --engines espeak:4,flite:2,piper:1,festival:1 --jobs "$jobs"
 fi
 
@@ -59,7 +65,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ $train != train ]; then
         extra=("$an4_data/train.jsonl")  # 74 more speakers, band-limited like FSDD
     fi
     $PY recipes/digits/prepare.py merge $data/$train.jsonl \
-        $data/train.jsonl $data/synth/manifest.jsonl "${extra[@]}" --rate $rate
+        $data/train.jsonl "$synth/manifest.jsonl" "${extra[@]}" --rate $rate
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ -z "$init" ]; then
