@@ -46,7 +46,7 @@ def add_tool_commands(sub, model_args, decoding_args) -> None:
     )
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("info", help="describe a model checkpoint")
+    p = sub.add_parser("info", help="describe a model checkpoint or export")
     model_args(p)
     p.set_defaults(func=cmd_info)
 
@@ -133,21 +133,33 @@ def cmd_stats(args) -> int:
 
 def cmd_info(args) -> int:
     from asr.checkpoint import load_model
+    from asr.export import is_export, load_inference_model
 
-    model, tokenizer, meta = load_model(args.model or default_model_path())
-    meta = {k: v for k, v in meta.items() if k != "config"}
-    print(
-        json.dumps(
-            {
-                "parameters": model.n_params(),
-                "vocabulary": tokenizer.symbols,
-                "model_config": vars(model.cfg),
-                "metadata": meta,
+    path = Path(args.model or default_model_path())
+    if path.is_file() and is_export(path):  # .onnx / TorchScript: stored metadata
+        model, tokenizer = load_inference_model(path)
+        meta = model.meta
+        info = {
+            "parameters": model.n_params(),
+            "vocabulary": tokenizer.symbols,
+            "model_config": meta["model_config"],
+            "feature_config": meta["feature_config"],
+            "export": {
+                "format": "onnx" if path.suffix == ".onnx" else "torchscript",
+                "quantize": meta.get("quantize"),
+                "asr_export_version": meta.get("asr_export_version"),
             },
-            indent=2,
-            default=str,
-        )
-    )
+        }
+    else:
+        model, tokenizer, meta = load_model(path)
+        info = {
+            "parameters": model.n_params(),
+            "vocabulary": tokenizer.symbols,
+            "model_config": vars(model.cfg),
+            "feature_config": vars(model.feature_cfg),
+            "metadata": {k: v for k, v in meta.items() if k != "config"},
+        }
+    print(json.dumps(info, indent=2, default=str))
     return 0
 
 

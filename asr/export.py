@@ -361,13 +361,18 @@ def load_inference_model(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    if path.suffix == ".onnx" or is_torchscript(path):
+    if is_export(path):
         if torch.device(device).type != "cpu":
             raise ValueError(f"{path}: exported models run on the CPU (--device cpu)")
         exported = OnnxModel(path) if path.suffix == ".onnx" else TorchScriptModel(path)
         return exported, exported.tokenizer
     model, tokenizer, _ = load_model(path, device)
     return model, tokenizer
+
+
+def is_export(path: Path) -> bool:
+    """An .onnx or TorchScript export (not a checkpoint)."""
+    return path.suffix == ".onnx" or is_torchscript(path)
 
 
 def is_torchscript(path: Path) -> bool:

@@ -138,3 +138,17 @@ def test_streaming_asks_for_a_checkpoint(exports, capsys):
     args = ["stream", "--model", str(exports["onnx"]), "--input", str(path)]
     assert main(args) == 2
     assert "needs a .pt checkpoint, not an exported model" in capsys.readouterr().err
+
+
+def test_info_describes_exports_like_checkpoints(bundled, exports, capsys):
+    import json
+
+    assert main(["info"]) == 0
+    ckpt = json.loads(capsys.readouterr().out)
+    for fmt, path in exports.items():
+        assert main(["info", "--model", str(path)]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["export"]["format"] == fmt and info["export"]["quantize"] is None
+        for key in ("parameters", "vocabulary", "model_config", "feature_config"):
+            assert info[key] == ckpt[key], key
+    assert main(["info", "--model", str(exports["onnx"].with_name("no.onnx"))]) != 0
