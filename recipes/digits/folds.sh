@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Leave-one-speaker-out over the FSDD speakers: each one in turn is the held-out
 # dev speaker of recipes/digits/run.sh (same synthetic speech for all folds), then
-# one table of every fold's held-out-speaker WER and their mean.
+# one table of every fold's held-out-speaker WER and all folds pooled.
 #   bash recipes/digits/folds.sh                        # all four speakers
 #   SPEAKERS="george lucas" bash recipes/digits/folds.sh trainer.epochs=20
 # Extra arguments are Hydra overrides for every fold's training.
@@ -14,8 +14,9 @@ synth=${SYNTH:-data/digits/synth}
 
 for spk in $speakers; do
     [ -f "$root/$spk/dev.last.greedy.tsv" ] && continue  # fold done
-    bash recipes/digits/run.sh --dev-speaker "$spk" --data "data/digits_folds/$spk" \
-        --synth "$synth" --exp "$root/$spk" "$@"
+    fold=(--dev-speaker "$spk" --data "data/digits_folds/$spk" --synth "$synth"
+          --exp "$root/$spk")
+    bash recipes/digits/run.sh "${fold[@]}" "$@"
 done
 
 wer() {  # word errors / reference words over the given reports; "-" if one is missing
