@@ -52,3 +52,13 @@ def test_missing_manifest_is_reported():
         raw = compose(config_name="an4")
         with pytest.raises(Exception, match="train_manifest"):
             to_train_config(raw)
+
+
+def test_an4_defaults_are_the_documented_best_run():
+    """recipes/an4/README.md's headline row: `bash recipes/an4/run.sh` trains it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = to_train_config(compose(config_name="an4", overrides=REQUIRED))
+    m, a, t = cfg.model, cfg.augment, cfg.trainer
+    assert (m.n_layers, m.hidden_size, m.rnn, m.dropout) == (3, 320, "lstm", 0.25)
+    assert (a.time_masks, a.freq_masks, a.noise_prob) == (4, 2, 0.0)
+    assert (t.epochs, t.average_last) == (140, 10)
