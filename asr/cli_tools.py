@@ -139,9 +139,7 @@ def cmd_info(args) -> int:
     if path.is_file() and is_export(path):  # .onnx / TorchScript: stored metadata
         model, tokenizer = load_inference_model(path)
         meta = model.meta
-        info = {
-            "parameters": model.n_params(),
-            "vocabulary": tokenizer.symbols,
+        details = {
             "model_config": meta["model_config"],
             "feature_config": meta["feature_config"],
             "export": {
@@ -152,13 +150,16 @@ def cmd_info(args) -> int:
         }
     else:
         model, tokenizer, meta = load_model(path)
-        info = {
-            "parameters": model.n_params(),
-            "vocabulary": tokenizer.symbols,
+        details = {
             "model_config": vars(model.cfg),
             "feature_config": vars(model.feature_cfg),
             "metadata": {k: v for k, v in meta.items() if k != "config"},
         }
+    info = {
+        "parameters": model.n_params(),
+        "vocabulary": tokenizer.symbols,
+        **details,
+    }
     print(json.dumps(info, indent=2, default=str))
     return 0
 

@@ -37,8 +37,10 @@ def keep_epoch(
 def average_last_epochs(out_dir: Path, k: int) -> dict | None:
     """avg.pt = the mean weights of the last ``k`` kept epochs; returns that
     checkpoint, or None when k < 2 or fewer than k epochs were kept."""
-    epochs = sorted(epochs_dir(out_dir).glob("*.pt"))[-k:] if k > 1 else []
-    if len(epochs) != k or k < 2:
+    if k < 2:
+        return None
+    epochs = sorted(epochs_dir(out_dir).glob("*.pt"))[-k:]
+    if len(epochs) < k:
         return None
     averaged = average_checkpoints(epochs)
     atomic_save(averaged, out_dir / "avg.pt")

@@ -36,6 +36,16 @@ def fake_fsdd(root: Path) -> dict[str, float]:
     return durations
 
 
+def fake_synth(folder: Path) -> Path:
+    """A synthetic-speech folder of one 0.1 s 16 kHz utterance, "one two", with a
+    manifest.jsonl of relative paths as scripts/synthesize.py writes it."""
+    (folder / "wav").mkdir(parents=True)
+    sf.write(folder / "wav" / "0000000.wav", np.zeros(1600, np.float32), 16000)
+    line = '{"audio_filepath": "wav/0000000.wav", "duration": 0.1, "text": "one two"}'
+    (folder / "manifest.jsonl").write_text(line + "\n")
+    return folder
+
+
 def test_prepare_holds_out_one_speaker(tmp_path):
     durations = fake_fsdd(tmp_path / "fsdd")
     out = tmp_path / "m"
@@ -78,11 +88,7 @@ def test_merge_keeps_relative_paths_valid(tmp_path, rate):
     prepare.main(
         ["--fsdd", str(tmp_path / "fsdd"), "--out", str(out)] + ["--dev-speaker", "cid"]
     )
-    synth = tmp_path / "synth"
-    (synth / "wav").mkdir(parents=True)
-    sf.write(synth / "wav" / "0000000.wav", np.zeros(1600, np.float32), 16000)
-    line = '{"audio_filepath": "wav/0000000.wav", "duration": 0.1, "text": "one two"}'
-    (synth / "manifest.jsonl").write_text(line + "\n")
+    synth = fake_synth(tmp_path / "synth")
     merged = out / "train_synth.jsonl"
     prepare.main(
         ["merge", str(merged), str(out / "train.jsonl")]
@@ -142,11 +148,7 @@ def _run(args: list[str], env: dict | None = None) -> str:
 def test_run_sh_split_and_synth_folders_are_options(tmp_path):
     """Another fold: its own manifests (--data), the shared synthetic speech."""
     fake_fsdd(tmp_path / "fsdd")
-    synth = tmp_path / "synth"
-    (synth / "wav").mkdir(parents=True)
-    sf.write(synth / "wav" / "0.wav", np.zeros(1600, np.float32), 16000)
-    line = '{"audio_filepath": "wav/0.wav", "duration": 0.1, "text": "one two"}'
-    (synth / "manifest.jsonl").write_text(line + "\n")
+    synth = fake_synth(tmp_path / "synth")
     data = tmp_path / "split_ann"
     common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
     _run(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",

@@ -23,9 +23,11 @@ wer() {  # word errors / reference words over the given reports; "-" if one is m
     for f in "$@"; do [ -f "$f" ] || { echo "-"; return; }; done
     awk -F'\t' 'FNR > 1 {e += $8; n += $4} END {printf "%.2f%%", 100 * e / n}' "$@"
 }
-report() {  # report <speaker> <decoding>: the averaged epochs' if made, else the last's
-    local d="$root/$1"
-    if [ -f "$d/avg.pt" ]; then echo "$d/dev.avg.$2.tsv"; else echo "$d/dev.last.$2.tsv"; fi
+ckpt() {  # ckpt <speaker>: the averaged epochs when the fold made them, else the last
+    if [ -f "$root/$1/avg.pt" ]; then echo avg; else echo last; fi
+}
+report() {  # report <speaker> <decoding>: that checkpoint's report
+    echo "$root/$1/dev.$(ckpt "$1").$2.tsv"
 }
 kinds="greedy lexicon lexicon_lm"
 table="$root/results.md"
@@ -33,8 +35,7 @@ table="$root/results.md"
     echo "| held-out speaker | greedy | lexicon | lexicon + digit 2-gram |"
     echo "|---|---|---|---|"
     for spk in $speakers; do
-        ckpt=last; [ -f "$root/$spk/avg.pt" ] && ckpt=avg
-        row="| $spk ($ckpt.pt)"
+        row="| $spk ($(ckpt "$spk").pt)"
         for k in $kinds; do row="$row | $(wer "$(report "$spk" "$k")")"; done
         echo "$row |"
     done
