@@ -13,6 +13,8 @@ import torch
 import torchaudio
 from torch import nn
 
+from asr.audio import MIN_SAMPLE_RATE, SAMPLE_RATE, resample
+
 log = logging.getLogger(__name__)
 
 
@@ -28,6 +30,10 @@ class AugmentConfig:
     noise_prob: float = 0.0  # share of training utterances that get additive noise
     noise_snr_db: list[float] = field(default_factory=lambda: [10.0, 40.0])
     noise_manifest: str = ""  # recordings to mix in; empty: white/pink/brown noise
+    # share of training utterances band-limited as if recorded at a lower rate
+    # (telephone audio: 8 kHz), and the rates drawn from
+    band_limit_prob: float = 0.0
+    band_limit_rates: list[int] = field(default_factory=lambda: [8000])
 
 
 class SpecAugment(nn.Module):
@@ -122,3 +128,41 @@ class AdditiveNoise:
         snr = rng.uniform(*self.snr_db)
         gain = (power / noise_power / 10 ** (snr / 10)) ** 0.5
         return wav + torch.from_numpy(gain * noise).to(wav.dtype)
+
+
+class BandLimit:
+    """Make a 16 kHz waveform sound as if it had been recorded at a lower rate.
+
+    With probability ``prob`` the waveform is resampled to one of ``rates`` and back,
+    through the resampler that the loader uses for files at those rates: what is
+    left is the audio of a real file at that rate (an 8 kHz telephone recording
+    holds nothing above 4 kHz), so a model trained with it does not turn such
+    files into gibberish."""
+
+    def __init__(self, prob: float, rates: Sequence[int] = (8000,)):
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"band-limit probability must be in [0, 1], not {prob}")
+        bad = [r for r in rates if not MIN_SAMPLE_RATE <= int(r) < SAMPLE_RATE]
+        if bad or (prob > 0.0 and not rates):
+            raise ValueError(
+                f"band-limit rates must lie in [{MIN_SAMPLE_RATE}, {SAMPLE_RATE}) Hz,"
+                f" not {list(rates)}"
+            )
+        self.prob, self.rates = prob, [int(r) for r in rates]
+
+    @classmethod
+    def from_config(cls, cfg: AugmentConfig) -> BandLimit | None:
+        """None when band_limit_prob is 0."""
+        if cfg.band_limit_prob <= 0.0:
+            return None
+        return cls(cfg.band_limit_prob, cfg.band_limit_rates)
+
+    def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        if self.prob == 0.0 or rng.random() >= self.prob or len(wav) == 0:
+            return wav
+        rate = rng.choice(self.rates)
+        low = resample(wav.numpy(), SAMPLE_RATE, rate)
+        back = resample(low, rate, SAMPLE_RATE)[: len(wav)]
+        out = np.zeros(len(wav), dtype=np.float32)  # same length as the input
+        out[: len(back)] = back
+        return torch.from_numpy(out).to(wav.dtype)

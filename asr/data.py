@@ -18,7 +18,7 @@ import torch
 import torchaudio
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.augment import AdditiveNoise
+from asr.augment import AdditiveNoise, BandLimit
 from asr.text import CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -256,8 +256,9 @@ def _save_index(path: Path, index: _Index) -> None:
 class SpeechDataset(torch.utils.data.Dataset):
     """Item i -> (waveform (S,), token ids (L,), i); unreadable audio -> None.
 
-    Speed perturbation and additive noise draw from (seed, epoch, i), so a
-    resumed run sees exactly the same audio whatever the number of workers.
+    Speed perturbation, additive noise and band-limiting (in that order) draw from
+    (seed, epoch, i), so a resumed run sees exactly the same audio whatever the
+    number of workers.
     """
 
     def __init__(
@@ -267,12 +268,13 @@ class SpeechDataset(torch.utils.data.Dataset):
         speed_factors: Sequence[float] = (),
         seed: int = 0,
         noise: AdditiveNoise | None = None,
+        band_limit: BandLimit | None = None,
     ):
         # a Manifest stays lazy: one line is parsed per item
         self.utts = utts if isinstance(utts, Manifest) else list(utts)
         self.tokenizer = tokenizer
         self.speed_factors = list(speed_factors)
-        self.noise = noise
+        self.noise, self.band_limit = noise, band_limit
         self.seed, self.epoch = seed, 0
 
     def __len__(self) -> int:
@@ -290,6 +292,8 @@ class SpeechDataset(torch.utils.data.Dataset):
             wav = speed_perturb(wav, rng.choice(self.speed_factors))
         if self.noise is not None:
             wav = self.noise(wav, rng)
+        if self.band_limit is not None:  # last: the channel comes after the room
+            wav = self.band_limit(wav, rng)
         return wav, torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long), i
 
 

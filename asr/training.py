@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import AdditiveNoise, SpecAugment
+from asr.augment import AdditiveNoise, BandLimit, SpecAugment
 from asr.checkpoint import atomic_save, safe_load, save_model
 from asr.config import TrainConfig
 from asr.data import (
@@ -92,6 +92,7 @@ class Trainer:
             cfg.augment.speed_factors,
             tc.seed,
             noise=AdditiveNoise.from_config(cfg.augment),
+            band_limit=BandLimit.from_config(cfg.augment),
         )
         self.sampler = DistributedDurationBatchSampler(
             self.train_utts.durations,

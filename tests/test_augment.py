@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from asr.audio import load_audio
-from asr.augment import AdditiveNoise
+from asr.augment import AdditiveNoise, BandLimit
 
 
 def snr_db(clean: torch.Tensor, noisy: torch.Tensor) -> float:
@@ -73,3 +73,69 @@ def test_noise_from_config_reads_the_noise_manifest(tmp_path):
     assert noise.prob == 0.5 and noise.snr_db == (10.0, 40.0)
     (source,) = noise.sources
     np.testing.assert_allclose(source, 0.1 * hum, atol=1e-4)
+
+
+def band_energy(wav: torch.Tensor, low_hz: float, high_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(wav.numpy().astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(wav), 1 / 16000)
+    return float(spectrum[(freqs >= low_hz) & (freqs < high_hz)].sum())
+
+
+def test_band_limit_leaves_only_what_an_8khz_recording_holds(speech):
+    limited = BandLimit(1.0, [8000])(speech, random.Random(0))
+    assert limited.shape == speech.shape and limited.dtype == speech.dtype
+    # above 4 kHz (the 8 kHz Nyquist frequency) the speech is gone ...
+    assert band_energy(limited, 4200, 8000) < 1e-4 * band_energy(speech, 4200, 8000)
+    # ... below it, it is untouched
+    kept = band_energy(limited, 100, 3500) / band_energy(speech, 100, 3500)
+    assert kept == pytest.approx(1.0, abs=0.02)
+
+
+def test_band_limit_is_what_the_loader_makes_of_a_file_at_that_rate(speech, tmp_path):
+    import soundfile as sf
+
+    from asr.audio import resample
+
+    sf.write(
+        tmp_path / "phone.wav",
+        resample(speech.numpy(), 16000, 8000),
+        8000,
+        subtype="FLOAT",
+    )
+    loaded = torch.from_numpy(load_audio(tmp_path / "phone.wav"))
+    limited = BandLimit(1.0, [8000])(speech, random.Random(0))
+    n = min(len(loaded), len(limited))
+    torch.testing.assert_close(limited[:n], loaded[:n], atol=1e-5, rtol=0)
+
+
+def test_band_limit_draws_its_rate_and_probability(speech):
+    never = BandLimit(0.0)
+    assert never(speech, random.Random(0)) is speech
+    half = BandLimit(0.5, [8000])
+    changed = sum(half(speech, random.Random(i)) is not speech for i in range(200))
+    assert 70 < changed < 130
+    both = BandLimit(1.0, [8000, 11025])
+    tops = set()
+    for i in range(20):  # the highest surviving frequency tells the rate drawn
+        out = both(speech, random.Random(i))
+        tops.add(band_energy(out, 4200, 5000) > 1e-3 * band_energy(speech, 4200, 5000))
+    assert tops == {True, False}
+    assert torch.equal(both(speech, random.Random(3)), both(speech, random.Random(3)))
+
+
+@pytest.mark.parametrize(
+    "prob,rates", [(1.5, [8000]), (0.5, [16000]), (0.5, [500]), (0.5, [])]
+)
+def test_bad_band_limit_settings_are_refused(prob, rates):
+    with pytest.raises(ValueError):
+        BandLimit(prob, rates)
+
+
+def test_band_limit_from_config():
+    from asr.augment import AugmentConfig
+
+    assert BandLimit.from_config(AugmentConfig()) is None
+    made = BandLimit.from_config(
+        AugmentConfig(band_limit_prob=0.25, band_limit_rates=[8000, 11025])
+    )
+    assert (made.prob, made.rates) == (0.25, [8000, 11025])

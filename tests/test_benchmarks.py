@@ -15,7 +15,13 @@ from asr.config import DataConfig, TrainConfig, TrainerConfig
 from asr.features import FeatureConfig
 from asr.model import ModelConfig
 from asr.transcribe import Transcriber
-from scripts import bench_features, bench_inference, bench_memory, bench_train_step
+from scripts import (
+    bench_bandwidth,
+    bench_features,
+    bench_inference,
+    bench_memory,
+    bench_train_step,
+)
 from tests.conftest import clip_rows
 
 
@@ -98,3 +104,23 @@ def test_memory_bench_reads_the_peak_of_a_child_process(an4_manifest):
     )
     assert info["files"] == len(clip_rows())
     assert 50 < info["peak_rss_mib"] < 16 * 1024
+
+
+def test_bandwidth_bench_scores_each_rate_like_a_plain_transcription(an4_manifest):
+    from asr.data import read_manifest
+    from asr.metrics import score
+
+    utts = read_manifest(an4_manifest)[:2]
+    refs = [u.text for u in utts]
+    clean = [torch.from_numpy(load_audio(u.audio_filepath)) for u in utts]
+    audio = {r: bench_bandwidth.recorded_at(clean, r) for r in (16000, 8000)}
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(audio[16000], clean))
+    for phone, wav in zip(audio[8000], clean):  # nothing above 4 kHz is left
+        assert phone.shape == wav.shape
+        high = np.abs(np.fft.rfft(phone))[int(len(phone) * 4200 / 16000) :]
+        assert high.max() < 1e-2 * np.abs(np.fft.rfft(wav.numpy())).max()
+    wers = bench_bandwidth.wer_by_rate(default_model_path(), refs, audio)
+    model, tok, _ = load_model(default_model_path())
+    for rate, wavs in audio.items():
+        hyps = Transcriber(model, tok).transcribe_waveforms(wavs)
+        assert wers[rate] == 100 * score(refs, [h.text for h in hyps]).wer

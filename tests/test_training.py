@@ -180,3 +180,18 @@ def test_training_with_noise_mixes_it_into_the_waveforms(an4_manifest, tmp_path)
     assert torch.equal(noisy, trainer.dataset[0][0])  # same (seed, epoch, item)
     trainer.dataset.epoch = 1
     assert not torch.equal(noisy, trainer.dataset[0][0])  # a new draw next epoch
+
+
+def test_training_with_band_limit_removes_the_high_band(an4_manifest, tmp_path):
+    cfg = tiny_config(an4_manifest, tmp_path / "phone", epochs=1, augment=False)
+    cfg.augment.band_limit_prob = 1.0
+    phone = Trainer(cfg).dataset[0][0]
+    plain = Trainer(tiny_config(an4_manifest, tmp_path / "plain", 1, augment=False))
+    clean = plain.dataset[0][0]
+
+    def high(wav: torch.Tensor) -> float:  # energy above 4.2 kHz
+        spectrum = torch.fft.rfft(wav.double()).abs().pow(2)
+        return spectrum[int(len(spectrum) * 4200 / 8000) :].sum().item()
+
+    assert phone.shape == clean.shape
+    assert high(phone) < 1e-4 * high(clean)
