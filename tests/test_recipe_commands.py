@@ -86,3 +86,33 @@ def test_eval_commands_scores_what_the_grammar_fires():
     table = format_table(counts)
     assert "| stop | 1 | 1 | 0 | 0 | 0 |" in table
     assert "fired right: 1 (100.0%)" in table
+
+
+def test_run_sh_overrides_reach_stage_5_without_undoing_its_epochs(tmp_path):
+    """Extra arguments are Hydra overrides for both training stages, but stage 5's
+    own settings come after them: `trainer.epochs=10` is stage 4's, not stage 5's."""
+    import os
+    import subprocess
+
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "python"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    exp = tmp_path / "cmd"
+    exp.mkdir()
+    env = {**os.environ, "PY": str(fake), "EXP": str(exp), "INIT": "init.pt"}
+    subprocess.run(
+        ["bash", "recipes/commands/run.sh", "--stage", "4", "--stop-stage", "5",
+         "trainer.epochs=10", "trainer.threads=1"],  # fmt: skip
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    stage4, stage5 = calls.read_text().splitlines()
+
+    def last(args: str, key: str) -> str:
+        return [a for a in args.split() if a.startswith(key + "=")][-1]
+
+    assert last(stage4, "trainer.epochs") == "trainer.epochs=10"
+    assert last(stage4, "trainer.init_from") == "trainer.init_from=init.pt"
+    assert last(stage5, "trainer.epochs") == "trainer.epochs=3"
+    assert last(stage5, "trainer.init_from") == f"trainer.init_from={exp}/best.pt"
+    assert "trainer.threads=1" in stage5.split()

@@ -2,7 +2,7 @@
 # The bundled command-ready model: AN4 + FSDD + synthetic command words, fine-tuned
 # from the AN4 model, then evaluated on real held-out speakers and held-out voices.
 #   bash recipes/commands/run.sh                       # all stages
-#   INIT=exp/an4/best.pt bash recipes/commands/run.sh --stage 4
+#   INIT=exp/an4/avg.pt bash recipes/commands/run.sh --stage 4
 # Extra arguments are Hydra overrides for the training stage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,7 +12,7 @@ stop_stage=7
 data=data/commands
 synth=data/synth
 exp=${EXP:-exp/commands}
-init=${INIT:-exp/an4/best.pt}  # the AN4 recipe's model
+init=${INIT:-exp/an4/avg.pt}  # the AN4 recipe's model (average of its last epochs)
 while [[ $# -gt 0 && $1 == --* ]]; do
     case $1 in
         --stage) stage=$2; shift 2 ;;
@@ -69,9 +69,9 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     echo "         so that noise, tones and hum fire no command"
     $PY -m asr.train --config-name commands \
         data.train_manifest=$data/train_nonspeech.jsonl \
-        data.dev_manifest=$data/an4_dev.jsonl trainer.init_from="$exp/best.pt" \
+        data.dev_manifest=$data/an4_dev.jsonl "$@" trainer.init_from="$exp/best.pt" \
         trainer.out_dir="${exp}_ns" trainer.epochs=3 optim.lr=3e-4 \
-        optim.warmup_steps=50 "$@"
+        optim.warmup_steps=50  # after "$@": stage 4's trainer.epochs=N is not this one
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
@@ -81,6 +81,8 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
         $ASR evaluate $data/$set.jsonl --model "${exp}_ns/best.pt" \
             --report "${exp}_ns/$set.report.tsv" | tail -n 2
     done
+    echo "== an4_dev as if recorded at 16, 11.025 and 8 kHz"
+    $PY scripts/bench_bandwidth.py --manifest $data/an4_dev.jsonl --model "${exp}_ns/best.pt"
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
