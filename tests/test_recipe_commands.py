@@ -90,7 +90,8 @@ def test_eval_commands_scores_what_the_grammar_fires():
 
 def test_run_sh_overrides_reach_stage_5_without_undoing_its_epochs(tmp_path):
     """Extra arguments are Hydra overrides for both training stages, but stage 5's
-    own settings come after them: `trainer.epochs=10` is stage 4's, not stage 5's."""
+    own settings come after them: `trainer.epochs=7` is stage 4's, not stage 5's
+    (NS_EPOCHS sets those)."""
     import os
     import subprocess
 
@@ -103,16 +104,23 @@ def test_run_sh_overrides_reach_stage_5_without_undoing_its_epochs(tmp_path):
     env = {**os.environ, "PY": str(fake), "EXP": str(exp), "INIT": "init.pt"}
     subprocess.run(
         ["bash", "recipes/commands/run.sh", "--stage", "4", "--stop-stage", "5",
-         "trainer.epochs=10", "trainer.threads=1"],  # fmt: skip
+         "trainer.epochs=7", "trainer.threads=1"],  # fmt: skip
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    stage4, stage5 = calls.read_text().splitlines()
+    env["NS_EPOCHS"] = "4"
+    subprocess.run(
+        ["bash", "recipes/commands/run.sh", "--stage", "5", "--stop-stage", "5",
+         "trainer.epochs=7"],  # fmt: skip
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    stage4, stage5, stage5_ns4 = calls.read_text().splitlines()
 
     def last(args: str, key: str) -> str:
         return [a for a in args.split() if a.startswith(key + "=")][-1]
 
-    assert last(stage4, "trainer.epochs") == "trainer.epochs=10"
+    assert last(stage4, "trainer.epochs") == "trainer.epochs=7"
     assert last(stage4, "trainer.init_from") == "trainer.init_from=init.pt"
-    assert last(stage5, "trainer.epochs") == "trainer.epochs=3"
+    assert last(stage5, "trainer.epochs") == "trainer.epochs=10"
+    assert last(stage5_ns4, "trainer.epochs") == "trainer.epochs=4"
     assert last(stage5, "trainer.init_from") == f"trainer.init_from={exp}/best.pt"
     assert "trainer.threads=1" in stage5.split()

@@ -80,9 +80,10 @@ def test_constructed_boundaries_on_held_out_fsdd_speakers(model):
 
 def test_island_boundaries_on_bundled_an4_clips(model):
     # only the clips with one clean speech island count (here 2 boundaries), so
-    # this is a smoke test; test_island_boundaries_on_an4_dev is the measurement
+    # this is a smoke test (every boundary within 200 ms; a broken alignment is
+    # off by whole words); test_island_boundaries_on_an4_dev is the measurement
     e = errors(model, island_references(clip_rows()))
-    assert len(e) >= 2 and np.median(e) <= 0.1 and e.max() <= 0.2, e
+    assert len(e) >= 2 and e.max() <= 0.2, e
 
 
 def test_island_boundaries_on_an4_dev(model, tmp_path):

@@ -3,6 +3,7 @@
 # from the AN4 model, then evaluated on real held-out speakers and held-out voices.
 #   bash recipes/commands/run.sh                       # all stages
 #   INIT=exp/an4/avg.pt bash recipes/commands/run.sh --stage 4
+#   NS_EPOCHS=3 bash recipes/commands/run.sh --stage 5   # stage 5's epochs
 # Extra arguments are Hydra overrides for the training stage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +14,7 @@ data=data/commands
 synth=data/synth
 exp=${EXP:-exp/commands}
 init=${INIT:-exp/an4/avg.pt}  # the AN4 recipe's model (average of its last epochs)
+ns_epochs=${NS_EPOCHS:-10}  # stage 5's epochs (the bundled model: 10)
 while [[ $# -gt 0 && $1 == --* ]]; do
     case $1 in
         --stage) stage=$2; shift 2 ;;
@@ -65,12 +67,12 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-    echo "stage 5: 3 more epochs with 400 non-speech clips (empty transcripts) added,"
+    echo "stage 5: $ns_epochs more epochs with 400 non-speech clips (empty transcripts) added,"
     echo "         so that noise, tones and hum fire no command"
     $PY -m asr.train --config-name commands \
         data.train_manifest=$data/train_nonspeech.jsonl \
         data.dev_manifest=$data/an4_dev.jsonl "$@" trainer.init_from="$exp/best.pt" \
-        trainer.out_dir="${exp}_ns" trainer.epochs=3 optim.lr=3e-4 \
+        trainer.out_dir="${exp}_ns" trainer.epochs=$ns_epochs optim.lr=3e-4 \
         optim.warmup_steps=50  # after "$@": stage 4's trainer.epochs=N is not this one
 fi
 
