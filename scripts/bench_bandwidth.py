@@ -19,20 +19,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import load_audio
+from asr.audio import SAMPLE_RATE, load_audio
 from asr.augment import BandLimit
 from asr.checkpoint import default_model_path, load_model
 from asr.data import read_manifest
 from asr.metrics import score
 from asr.transcribe import Transcriber
 
-RATES = (16000, 11025, 8000)
+RATES = (SAMPLE_RATE, 11025, 8000)
 
 
 def recorded_at(wavs: list[torch.Tensor], rate: int) -> list[np.ndarray]:
     """16 kHz waveforms as the loader would give them had they been recorded at
     ``rate`` Hz."""
-    if rate == 16000:
+    if rate == SAMPLE_RATE:
         return [w.numpy() for w in wavs]
     limit = BandLimit(1.0, [rate])
     return [limit(w, random.Random(0)).numpy() for w in wavs]

@@ -46,3 +46,26 @@ def load_recipe_prepare(recipe: str, script: str = "prepare"):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_recipe(args: list[str], env: dict | None = None) -> str:
+    """Run a recipe script from the repository root (PY: this interpreter unless
+    ``env`` says otherwise); its stdout. A failing script fails the test."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PY": sys.executable, **(env or {})}
+    done = subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def band_energy(wav: torch.Tensor, low_hz: float, high_hz: float) -> float:
+    """Energy of a 16 kHz waveform's spectrum in [low_hz, high_hz)."""
+    import numpy as np
+
+    spectrum = np.abs(np.fft.rfft(wav.numpy().astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(wav), 1 / 16000)
+    return float(spectrum[(freqs >= low_hz) & (freqs < high_hz)].sum())

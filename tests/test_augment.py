@@ -8,6 +8,7 @@ import torch
 
 from asr.audio import load_audio
 from asr.augment import AdditiveNoise, BandLimit
+from tests.conftest import band_energy
 
 
 def snr_db(clean: torch.Tensor, noisy: torch.Tensor) -> float:
@@ -73,12 +74,6 @@ def test_noise_from_config_reads_the_noise_manifest(tmp_path):
     assert noise.prob == 0.5 and noise.snr_db == (10.0, 40.0)
     (source,) = noise.sources
     np.testing.assert_allclose(source, 0.1 * hum, atol=1e-4)
-
-
-def band_energy(wav: torch.Tensor, low_hz: float, high_hz: float) -> float:
-    spectrum = np.abs(np.fft.rfft(wav.numpy().astype(np.float64))) ** 2
-    freqs = np.fft.rfftfreq(len(wav), 1 / 16000)
-    return float(spectrum[(freqs >= low_hz) & (freqs < high_hz)].sum())
 
 
 def test_band_limit_leaves_only_what_an_8khz_recording_holds(speech):

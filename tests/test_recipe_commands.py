@@ -8,7 +8,7 @@ from asr.checkpoint import default_model_path, load_model
 from asr.commands import Grammar
 from asr.data import Utterance, read_manifest, write_manifest
 from scripts.eval_commands import evaluate, format_table
-from tests.conftest import ROOT, clip_rows, load_recipe_prepare
+from tests.conftest import ROOT, clip_rows, load_recipe_prepare, run_recipe
 
 prepare = load_recipe_prepare("commands")
 
@@ -92,27 +92,17 @@ def test_run_sh_overrides_reach_stage_5_without_undoing_its_epochs(tmp_path):
     """Extra arguments are Hydra overrides for both training stages, but stage 5's
     own settings come after them: `trainer.epochs=7` is stage 4's, not stage 5's
     (NS_EPOCHS sets those)."""
-    import os
-    import subprocess
-
     calls = tmp_path / "calls.txt"
     fake = tmp_path / "python"
     fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
     fake.chmod(0o755)
     exp = tmp_path / "cmd"
     exp.mkdir()
-    env = {**os.environ, "PY": str(fake), "EXP": str(exp), "INIT": "init.pt"}
-    subprocess.run(
-        ["bash", "recipes/commands/run.sh", "--stage", "4", "--stop-stage", "5",
-         "trainer.epochs=7", "trainer.threads=1"],  # fmt: skip
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    env["NS_EPOCHS"] = "4"
-    subprocess.run(
-        ["bash", "recipes/commands/run.sh", "--stage", "5", "--stop-stage", "5",
-         "trainer.epochs=7"],  # fmt: skip
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    env = {"PY": str(fake), "EXP": str(exp), "INIT": "init.pt"}
+    run_recipe(["bash", "recipes/commands/run.sh", "--stage", "4", "--stop-stage", "5",
+                "trainer.epochs=7", "trainer.threads=1"], env)  # fmt: skip
+    run_recipe(["bash", "recipes/commands/run.sh", "--stage", "5", "--stop-stage", "5",
+                "trainer.epochs=7"], {**env, "NS_EPOCHS": "4"})  # fmt: skip
     stage4, stage5, stage5_ns4 = calls.read_text().splitlines()
 
     def last(args: str, key: str) -> str:

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 from asr.data import read_manifest
 from asr.train import CONF_DIR, to_train_config
-from tests.conftest import TEST_DATA, load_recipe_prepare
+from tests.conftest import TEST_DATA, load_recipe_prepare, run_recipe
 
 prepare = load_recipe_prepare("digits")
 
@@ -131,31 +131,17 @@ def test_merge_band_limits_sphere_files_to_wav_copies(tmp_path):
     assert np.abs(wav).max() == pytest.approx(0.5, abs=0.02)
 
 
-def _run(args: list[str], env: dict | None = None) -> str:
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    env = {**os.environ, "PY": sys.executable, **(env or {})}
-    done = subprocess.run(
-        args, cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
-    return done.stdout
-
-
 def test_run_sh_split_and_synth_folders_are_options(tmp_path):
     """Another fold: its own manifests (--data), the shared synthetic speech."""
     fake_fsdd(tmp_path / "fsdd")
     synth = fake_synth(tmp_path / "synth")
     data = tmp_path / "split_ann"
     common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
-    _run(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
-          "--dev-speaker", "ann", *common])  # fmt: skip
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
+               "--dev-speaker", "ann", *common])  # fmt: skip
     assert {u.speaker for u in read_manifest(data / "dev.jsonl")} == {"ann"}
-    _run(["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
-          "--synth", str(synth), *common])  # fmt: skip
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
+               "--synth", str(synth), *common])  # fmt: skip
     merged = read_manifest(data / "train_synth.jsonl")
     assert len(merged) == 9 and merged[-1].text == "one two"
     assert {u.speaker for u in merged[:-1]} == {"bob", "cid"}
@@ -184,7 +170,7 @@ def test_folds_table_per_speaker_and_pooled(tmp_path):
         _report(a / f"dev.avg.{kind}.tsv", errors)
     _report(b / "dev.last.greedy.tsv", [1, 1, 0, 0, 0, 0, 0, 0])
     _report(b / "dev.last.lexicon.tsv", [0, 0, 0, 0, 0, 0, 0, 1])
-    out = _run(
+    out = run_recipe(
         ["bash", "recipes/digits/folds.sh"],
         {"SPEAKERS": "ann bob", "EXP": str(tmp_path)},
     )
