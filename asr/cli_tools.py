@@ -22,6 +22,14 @@ def add_tool_commands(sub, model_args, decoding_args) -> None:
         help="text files (one sentence a line) or JSONL manifests",
     )
     b.add_argument("--order", type=int, default=3)
+    b.add_argument(
+        "--vocab",
+        type=Path,
+        action="append",
+        default=[],
+        help="more vocabulary words the text may lack: a word list, lexicon or "
+        "pronunciation dictionary (first field per line); repeatable",
+    )
     b.add_argument("--output", type=Path, required=True)
     b.set_defaults(func=cmd_lm_build)
 
@@ -75,13 +83,16 @@ def read_sentences(sources: list[Path]) -> list[str]:
 
 
 def cmd_lm_build(args) -> int:
-    from asr.lm import estimate, write_arpa
+    from asr.lm import estimate, read_vocab, write_arpa
 
     sentences = read_sentences(args.sources)
-    model = estimate(sentences, args.order)
+    vocab = [w for path in args.vocab for w in read_vocab(path)]
+    model = estimate(sentences, args.order, vocab)
     write_arpa(model, args.output)
     sizes = ", ".join(f"{n + 1}-grams: {len(p)}" for n, p in enumerate(model.probs))
-    print(f"{len(sentences)} sentences -> {args.output} ({sizes})")
+    seen = {w for s in sentences for w in s.split()}
+    extra = f", {len(set(vocab) - seen)} words only from --vocab" if vocab else ""
+    print(f"{len(sentences)} sentences -> {args.output} ({sizes}{extra})")
     return 0
 
 

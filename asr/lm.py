@@ -11,6 +11,7 @@ so back-off queries give exactly the interpolated distribution.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,8 +49,15 @@ class NGramModel:
         return [g[0] for g in self.probs[0]]
 
 
-def estimate(sentences: Iterable[str], order: int = 3) -> NGramModel:
-    """Estimate an interpolated modified Kneser-Ney model of ``order`` from text."""
+def estimate(
+    sentences: Iterable[str], order: int = 3, vocab: Iterable[str] = ()
+) -> NGramModel:
+    """Estimate an interpolated modified Kneser-Ney model of ``order`` from text.
+
+    ``vocab``: more words for the vocabulary (e.g. a pronunciation dictionary's)
+    that the text may lack. Like <unk>, each unseen one gets the unigram
+    interpolation mass gamma * uniform (SRILM's ``ngram-count -vocab``), so a
+    lexicon decoder built from the LM's words can still output it."""
     if order < 1:
         raise ValueError("the n-gram order must be at least 1")
     counts = _raw_counts(sentences, order)
@@ -57,11 +65,12 @@ def estimate(sentences: Iterable[str], order: int = 3) -> NGramModel:
         raise ValueError("cannot estimate a language model from no words")
     adjusted = _adjust_counts(counts)
     model = NGramModel(order, [{} for _ in range(order)], [{} for _ in range(order)])
-    vocab = {g[0] for g in counts[0]} | {UNK}
+    seen = {g[0] for g in counts[0]}
+    unseen = {w for w in vocab if w not in (BOS, EOS, UNK)} - seen
     lower: dict[Gram, float] = {}
     for n in range(1, order + 1):
         probs, gammas = _interpolate(
-            adjusted[n - 1], _discounts(adjusted[n - 1]), lower, n, vocab
+            adjusted[n - 1], _discounts(adjusted[n - 1]), lower, n, seen, unseen
         )
         for gram, p in probs.items():
             model.probs[n - 1][gram] = math.log10(p) if p > 0 else -99.0
@@ -118,24 +127,44 @@ def _interpolate(
     d: tuple[float, float, float],
     lower: dict[Gram, float],
     n: int,
-    vocab: set[str],
+    seen: set[str],
+    unseen: set[str],
 ):
-    """Interpolated p(w | h) for seen n-grams and gamma(h) for every history h."""
+    """Interpolated p(w | h) for seen n-grams and gamma(h) for every history h;
+    unigrams also for <unk> and the ``unseen`` vocabulary words."""
     totals: dict[Gram, float] = defaultdict(float)
     discount_mass: dict[Gram, float] = defaultdict(float)
     for gram, c in adj.items():
         totals[gram[:-1]] += c
         discount_mass[gram[:-1]] += d[min(c, 3) - 1]
     gammas = {h: discount_mass[h] / totals[h] for h in totals}
-    uniform = 1.0 / (len(vocab) - 0)  # <s> excluded, <unk> included via vocab
+    uniform = 1.0 / len(seen | unseen | {UNK})  # <s> is never predicted
     probs: dict[Gram, float] = {}
     for gram, c in adj.items():
         h = gram[:-1]
         back = lower[gram[1:]] if n > 1 else uniform
         probs[gram] = (c - d[min(c, 3) - 1]) / totals[h] + gammas[h] * back
     if n == 1:
-        probs[(UNK,)] = probs.get((UNK,), 0.0) + gammas[()] * uniform
+        for w in (UNK, *sorted(unseen)):
+            probs[(w,)] = probs.get((w,), 0.0) + gammas[()] * uniform
     return probs, gammas
+
+
+def read_vocab(path: str | Path) -> list[str]:
+    """Words from a word list, a lexicon ("word w o r d |") or a pronunciation
+    dictionary (CMUdict/Sphinx: "WORD(2)  W ER D"): the first field of each line,
+    without a "(N)" variant mark, normalised like transcripts."""
+    from asr.text import normalize_text
+
+    words: dict[str, None] = {}
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith((";;;", "#")):
+            continue
+        word = normalize_text(re.sub(r"\(\d+\)$", "", fields[0]))
+        if word and " " not in word:
+            words[word] = None
+    return list(words)
 
 
 def write_arpa(model: NGramModel, path: str | Path) -> None:

@@ -74,3 +74,50 @@ def test_empty_corpus_is_refused():
     with pytest.raises(ValueError):
         estimate(["", "   "], 3)
     assert math.isfinite(estimate(["a"], 2).log10_prob("a", ()))
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_vocabulary_words_missing_from_the_text_get_the_unk_mass(order):
+    model = estimate(CORPUS, order, vocab=["e", "f", "a", EOS])
+    plain = estimate(CORPUS, order)
+    vocab = [w for w in model.vocab if w != "<s>"]
+    assert sorted(model.vocab) == sorted([*plain.vocab, "e", "f"])
+    for h in histories(model):  # still a distribution over the larger vocabulary
+        total = sum(10 ** model.log10_prob(w, h) for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-9), h
+    assert model.log10_prob("e", ()) == model.log10_prob(UNK, ())
+    assert model.log10_prob("e", ("a",)) > -10  # reachable after any history
+    # the seen words lose only what the larger uniform base takes from them
+    assert 10 ** model.log10_prob("a", ()) < 10 ** plain.log10_prob("a", ())
+
+
+def test_read_vocab_takes_the_first_field_of_dictionaries_and_lexicons(tmp_path):
+    from asr.lm import read_vocab
+
+    dic = tmp_path / "an4.dic"
+    dic.write_text(
+        ";;; comment\nDECEMBER  D IH S EH M B ER\nTHOUSAND  TH AW Z AH N\n"
+        "THOUSAND(2)  TH AW Z AH N D\n\nO'CLOCK  AH K L AA K\n"
+    )
+    assert read_vocab(dic) == ["december", "thousand", "o'clock"]
+    lex = tmp_path / "lexicon.txt"
+    lex.write_text("eight\te i g h t |\nfive\tf i v e |\n# note\n")
+    assert read_vocab(lex) == ["eight", "five"]
+
+
+def test_lm_build_with_a_vocabulary_lets_the_lexicon_decoder_output_its_words(
+    tmp_path,
+):
+    from asr.cli import main
+
+    text = tmp_path / "text.txt"
+    text.write_text("go left\ngo right\nstop\n")
+    vocab = tmp_path / "words.txt"
+    vocab.write_text("up\ndown\n")
+    lm = tmp_path / "lm.arpa"
+    assert (
+        main(["lm", "build", str(text), "--vocab", str(vocab), "--output", str(lm)])
+        == 0
+    )
+    words = read_arpa(lm).vocab
+    assert {"up", "down", "go", "left", "right", "stop"} <= set(words)

@@ -52,8 +52,11 @@ model="$exp/best.pt"
 [ -f "$exp/avg.pt" ] && model="$exp/avg.pt"
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-    echo "stage 4: word 3-gram LM (modified Kneser-Ney) from the training transcripts only"
-    $ASR lm build $data/train.jsonl --order 3 --output "$exp/lm.arpa"
+    echo "stage 4: word 3-gram LM (modified Kneser-Ney) from the training transcripts;"
+    echo "         vocabulary: theirs plus the corpus dictionary's (etc/an4.dic)"
+    vocab=()
+    [ -f "$an4/etc/an4.dic" ] && vocab=(--vocab "$an4/etc/an4.dic")
+    $ASR lm build $data/train.jsonl --order 3 "${vocab[@]}" --output "$exp/lm.arpa"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
