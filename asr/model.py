@@ -23,11 +23,30 @@ class ModelConfig:
     layer_norm: bool = True  # LayerNorm between recurrent layers (per frame)
     blank_bias: float = 0.0  # initial bias of the blank logit
     rnn: str = "lstm"  # recurrent layer type: lstm | gru
+    # intermediate CTC (Lee & Watanabe, 2021): in training, the loss is
+    # (1 - w) * CTC(last layer) + w * CTC(layer k), both through the one CTC head;
+    # w = 0 turns it off. Inference never uses it, so it adds no parameters.
+    inter_ctc_weight: float = 0.0
+    inter_ctc_layer: int = 0  # k, 1-based; 0 = the middle layer, (n_layers + 1) // 2
 
     def __post_init__(self) -> None:
         if self.rnn not in RNN_TYPES:
             kinds = sorted(RNN_TYPES)
             raise ValueError(f"model.rnn must be one of {kinds}, not {self.rnn!r}")
+        if not 0.0 <= self.inter_ctc_weight < 1.0:
+            raise ValueError("model.inter_ctc_weight must be in [0, 1)")
+        if not 0 <= self.inter_ctc_layer < self.n_layers:
+            raise ValueError(
+                f"model.inter_ctc_layer must name one of layers 1..{self.n_layers - 1} "
+                "(0: the middle one)"
+            )
+
+    @property
+    def inter_ctc_tap(self) -> int:
+        """1-based layer whose output the intermediate CTC loss reads; 0 = off."""
+        if self.inter_ctc_weight == 0.0:
+            return 0
+        return self.inter_ctc_layer or (self.n_layers + 1) // 2
 
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU}
@@ -100,12 +119,17 @@ class BiLSTMEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         """x: shape = (B, T, D), lens (B,) -> (B, T, 2H); frames past lens are 0."""
+        return self.forward_layers(x, lens)[-1]
+
+    def forward_layers(self, x: torch.Tensor, lens: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's output (after its LayerNorm and dropout), first to last."""
         # quantised layers (torch.ao dynamic int8) keep no float weights to bind
         if x.is_cuda or not hasattr(self.layers[0], "weight_ih_l0"):
             return self.forward_packed(x, lens)
         return self.forward_padded(x, lens)
 
-    def forward_padded(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    def forward_padded(self, x: torch.Tensor, lens: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
         t = torch.arange(x.shape[1], device=x.device)[None]  # (1, T)
         lens = lens.to(x.device)
         valid = t < lens[:, None]  # (B, T)
@@ -116,17 +140,22 @@ class BiLSTMEncoder(nn.Module):
             backward = bwd(x.gather(1, rev.expand(-1, -1, x.shape[2])))[0]
             backward = backward.gather(1, rev.expand(-1, -1, backward.shape[2]))
             x = self.dropout(norm(torch.cat([fwd(x)[0], backward], dim=-1)))
-        return x * valid[..., None]
+            outs.append(x * valid[..., None])
+        return outs
 
-    def forward_packed(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+    def forward_packed(self, x: torch.Tensor, lens: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
         packed = pack_padded_sequence(
             x, lens.cpu(), batch_first=True, enforce_sorted=False
         )
         for lstm, norm in zip(self.layers, self.norms):
             packed, _ = lstm(packed)
             packed = _map_packed(packed, lambda d, n=norm: self.dropout(n(d)))
-        out, _ = pad_packed_sequence(packed, batch_first=True, total_length=x.shape[1])
-        return out
+            out, _ = pad_packed_sequence(
+                packed, batch_first=True, total_length=x.shape[1]
+            )
+            outs.append(out)
+        return outs
 
 
 class CTCHead(nn.Module):
@@ -161,6 +190,15 @@ class ASRModel(nn.Module):
         """Normalised feats (B, T, F) -> log_probs (B, T', V), out_lens (B,)."""
         x, lens = self.subsampling(feats, feat_lens)
         return self.head(self.encoder(x, lens)), lens
+
+    def forward_train(self, feats: torch.Tensor, feat_lens: torch.Tensor):
+        """As forward_features, plus the intermediate-CTC log-probs (B, T', V) of
+        layer ``cfg.inter_ctc_tap`` through the same head (None when it is off)."""
+        x, lens = self.subsampling(feats, feat_lens)
+        outs = self.encoder.forward_layers(x, lens)
+        tap = self.cfg.inter_ctc_tap
+        inter = self.head(outs[tap - 1]) if tap else None
+        return self.head(outs[-1]), lens, inter
 
     @property
     def frame_seconds(self) -> float:

@@ -92,7 +92,8 @@ def oom_message(batch) -> str:
 
 class TrainForward(nn.Module):
     """The training forward as one module call, so that DDP sees all of it:
-    waveforms (B, S) -> features -> [SpecAugment] -> log-probs (B, T', V), lens."""
+    waveforms (B, S) -> features -> [SpecAugment] -> log-probs (B, T', V), lens,
+    and the intermediate-CTC log-probs (or None; ASRModel.forward_train)."""
 
     def __init__(self, model: ASRModel, specaug: SpecAugment):
         super().__init__()
@@ -102,4 +103,4 @@ class TrainForward(nn.Module):
         feats, feat_lens = self.model.frontend(wavs, wav_lens)
         if use_specaug:
             feats = self.specaug(feats)
-        return self.model.forward_features(feats, feat_lens)
+        return self.model.forward_train(feats, feat_lens)

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import AdditiveNoise, BandLimit, SpecAugment
+from asr.augment import AdditiveNoise, BandLimit, EdgeTrim, SpecAugment
 from asr.checkpoint import atomic_save, safe_load, save_model
 from asr.config import TrainConfig
 from asr.data import (
@@ -93,6 +93,7 @@ class Trainer:
             tc.seed,
             noise=AdditiveNoise.from_config(cfg.augment),
             band_limit=BandLimit.from_config(cfg.augment),
+            edge_trim=EdgeTrim.from_config(cfg.augment),
         )
         self.sampler = DistributedDurationBatchSampler(
             self.train_utts.durations,
@@ -353,16 +354,25 @@ class Trainer:
         """The batch's CTC loss summed over its utterances (a 0-dim tensor)."""
         batch = batch.to(self.device)
         with self.autocast():
-            log_probs, out_lens = self.net(batch.wavs, batch.wav_lens, use_specaug)
-        return torch.nn.functional.ctc_loss(
-            log_probs.float().transpose(0, 1),
-            batch.targets,
-            out_lens,
-            batch.target_lens,
-            blank=0,
-            reduction="sum",
-            zero_infinity=True,
-        )
+            log_probs, out_lens, inter = self.net(
+                batch.wavs, batch.wav_lens, use_specaug
+            )
+
+        def ctc(lp: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.ctc_loss(
+                lp.float().transpose(0, 1),
+                batch.targets,
+                out_lens,
+                batch.target_lens,
+                blank=0,
+                reduction="sum",
+                zero_infinity=True,
+            )
+
+        if inter is None:
+            return ctc(log_probs)
+        w = self.model.cfg.inter_ctc_weight
+        return (1 - w) * ctc(log_probs) + w * ctc(inter)
 
     def _distributed_step(self, batch, use_specaug: bool) -> float:
         """All ranks agree before backward, in one all-reduce: on the global batch

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from asr.audio import load_audio
-from asr.augment import AdditiveNoise, BandLimit
+from asr.augment import AdditiveNoise, BandLimit, EdgeTrim
 from tests.conftest import band_energy
 
 
@@ -134,3 +134,75 @@ def test_band_limit_from_config():
         AugmentConfig(band_limit_prob=0.25, band_limit_rates=[8000, 11025])
     )
     assert (made.prob, made.rates) == (0.25, [8000, 11025])
+
+
+def tone_in_silence(before: float, tone: float, after: float) -> torch.Tensor:
+    """Digital silence, a 440 Hz tone, then faint noise 50 dB below the tone."""
+    sr = 16000
+    t = torch.arange(int(tone * sr)) / sr
+    gen = torch.Generator().manual_seed(0)
+    return torch.cat(
+        [
+            torch.zeros(int(before * sr)),
+            0.3 * torch.cos(2 * torch.pi * 440 * t),
+            0.3 * 10 ** (-50 / 20) * torch.randn(int(after * sr), generator=gen),
+        ]
+    )
+
+
+def test_edge_trim_cuts_to_the_speech_plus_a_margin_of_at_most_max_ms():
+    wav = tone_in_silence(0.5, 0.3, 0.4)
+    assert EdgeTrim.speech_span(wav) == (8000, 12800)
+    tight = EdgeTrim(1.0, max_ms=0.0)(wav, random.Random(0))
+    torch.testing.assert_close(tight, wav[8000:12800])
+    starts, ends = set(), set()
+    for i in range(50):
+        out = EdgeTrim(1.0, max_ms=50.0)(wav, random.Random(i))
+        # the kept stretch is one piece of the input that holds the whole tone
+        start = 8000 - int(torch.nonzero(out)[0])
+        assert torch.equal(out, wav[start : start + len(out)])
+        end = start + len(out)
+        assert 7200 <= start <= 8000 and 12800 <= end <= 13600  # 50 ms = 800
+        starts.add(start)
+        ends.add(end)
+    assert len(starts) > 10 and len(ends) > 10  # the margins are drawn
+
+
+def test_edge_trim_on_real_speech_keeps_the_speech_and_cuts_the_pauses(an4_manifest):
+    from asr.data import read_manifest
+
+    utt = read_manifest(an4_manifest)[3]
+    assert utt.text == "october twenty third nineteen sixty seven"
+    speech = torch.from_numpy(load_audio(utt.audio_filepath))
+    span = EdgeTrim.speech_span(speech)
+    # 0.37 s of silence before "october" and 0.19 s after "seven"
+    assert span is not None and span[0] > 5000 and span[1] < len(speech) - 2500
+    out = EdgeTrim(1.0, max_ms=20.0)(speech, random.Random(1))
+    assert len(out) < len(speech) - 3200
+    assert out.pow(2).sum() > 0.99 * speech.pow(2).sum()
+
+
+def test_edge_trim_probability_and_degenerate_input(speech):
+    assert EdgeTrim(0.0)(speech, random.Random(0)) is speech
+    half = EdgeTrim(0.5)
+    changed = sum(half(speech, random.Random(i)) is not speech for i in range(200))
+    assert 70 < changed < 130
+    for wav in (torch.zeros(16000), torch.zeros(50), torch.ones(0)):
+        assert EdgeTrim(1.0)(wav, random.Random(0)) is wav
+    assert torch.equal(
+        EdgeTrim(1.0)(speech, random.Random(3)), EdgeTrim(1.0)(speech, random.Random(3))
+    )
+
+
+@pytest.mark.parametrize("prob,max_ms", [(1.5, 50.0), (-0.1, 50.0), (0.5, -1.0)])
+def test_bad_edge_trim_settings_are_refused(prob, max_ms):
+    with pytest.raises(ValueError):
+        EdgeTrim(prob, max_ms)
+
+
+def test_edge_trim_from_config():
+    from asr.augment import AugmentConfig
+
+    assert EdgeTrim.from_config(AugmentConfig()) is None
+    made = EdgeTrim.from_config(AugmentConfig(edge_trim_prob=0.4, edge_trim_max_ms=30))
+    assert (made.prob, made.max_ms) == (0.4, 30)

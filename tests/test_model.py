@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -89,14 +91,53 @@ def test_padded_and_packed_encoders_give_the_same_outputs_and_gradients(rnn):
     weights = torch.randn(4, 23, 32)
     outputs, grads = [], []
     for forward in (model.encoder.forward_packed, model.encoder.forward_padded):
-        out = forward(x, lens)
-        outputs.append(out)
+        layers = forward(x, lens)  # every layer's output: intermediate CTC reads one
+        outputs.append(layers)
         params = list(model.encoder.parameters())
-        grads.append(torch.autograd.grad((out * weights).sum(), params))
-    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-5, rtol=1e-5)
-    assert outputs[1][1, 17:].abs().max() == 0  # padding stays zero
+        loss = sum((out * weights * (i + 1)).sum() for i, out in enumerate(layers))
+        grads.append(torch.autograd.grad(loss, params))
+    assert len(outputs[0]) == len(outputs[1]) == 3
+    for packed, padded in zip(*outputs):
+        torch.testing.assert_close(padded, packed, atol=1e-5, rtol=1e-5)
+        assert padded[1, 17:].abs().max() == 0  # padding stays zero
     for a, b in zip(*grads):
         torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
     # the twins are bound to the layers' own tensors: nothing extra to train or save
     assert len(list(model.parameters())) == len(set(map(id, model.parameters())))
     assert not [k for k in model.state_dict() if "_directions" in k]
+
+
+def test_intermediate_ctc_settings_are_checked_and_default_to_the_middle():
+    assert ModelConfig(n_layers=3).inter_ctc_tap == 0  # off by default
+    assert ModelConfig(n_layers=3, inter_ctc_weight=0.3).inter_ctc_tap == 2
+    assert ModelConfig(n_layers=4, inter_ctc_weight=0.3).inter_ctc_tap == 2
+    assert ModelConfig(n_layers=5, inter_ctc_weight=0.3).inter_ctc_tap == 3
+    assert (
+        ModelConfig(n_layers=5, inter_ctc_weight=0.3, inter_ctc_layer=1).inter_ctc_tap
+        == 1
+    )
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="inter_ctc_weight"):
+            ModelConfig(inter_ctc_weight=bad)
+    for bad in (-1, 3):
+        with pytest.raises(ValueError, match="inter_ctc_layer"):
+            ModelConfig(n_layers=3, inter_ctc_layer=bad)
+
+
+def test_intermediate_ctc_adds_no_parameters_and_inference_ignores_it():
+    torch.manual_seed(0)
+    base = ModelConfig(conv_channels=4, hidden_size=16, n_layers=3, dropout=0.0)
+    plain = ASRModel(base, FeatureConfig(), vocab_size=9).eval()
+    inter = ASRModel(
+        dataclasses.replace(base, inter_ctc_weight=0.3), FeatureConfig(), vocab_size=9
+    ).eval()
+    assert plain.state_dict().keys() == inter.state_dict().keys()
+    inter.load_state_dict(plain.state_dict())
+    feats, lens = torch.randn(2, 40, 80), torch.tensor([40, 31])
+    torch.testing.assert_close(
+        inter.forward_features(feats, lens)[0], plain.forward_features(feats, lens)[0]
+    )
+    log_probs, out_lens, middle = inter.forward_train(feats, lens)
+    torch.testing.assert_close(log_probs, plain.forward_features(feats, lens)[0])
+    assert middle.shape == log_probs.shape and not torch.allclose(middle, log_probs)
+    assert plain.forward_train(feats, lens)[2] is None

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from asr.augment import AugmentConfig
+from asr.augment import AugmentConfig, EdgeTrim
 from asr.checkpoint import load_model, safe_load
 from asr.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
 from asr.data import collate
@@ -195,3 +195,73 @@ def test_training_with_band_limit_removes_the_high_band(an4_manifest, tmp_path):
 
     assert phone.shape == clean.shape
     assert high(phone) < 1e-4 * high(clean)
+
+
+def test_training_with_edge_trim_cuts_the_pauses_around_the_speech(
+    an4_manifest, tmp_path
+):
+    cfg = tiny_config(an4_manifest, tmp_path / "trim", epochs=1, augment=False)
+    cfg.augment.edge_trim_prob, cfg.augment.edge_trim_max_ms = 1.0, 0.0
+    trimmed = Trainer(cfg).dataset[3][0]  # 0.37 s of silence before the speech
+    plain = Trainer(tiny_config(an4_manifest, tmp_path / "plain", 1, augment=False))
+    clean = plain.dataset[3][0]
+    start, end = EdgeTrim.speech_span(clean)
+    torch.testing.assert_close(trimmed, clean[start:end])
+    assert len(trimmed) < len(clean) - 8000
+
+
+def _layer_ctc(trainer: Trainer, batch, layer: int) -> torch.Tensor:
+    """CTC loss sum of one encoder layer's output through the CTC head."""
+    model = trainer.model
+    feats, feat_lens = model.frontend(batch.wavs, batch.wav_lens)
+    x, lens = model.subsampling(feats, feat_lens)
+    out = model.encoder.forward_layers(x, lens)[layer - 1]
+    return torch.nn.functional.ctc_loss(
+        model.head(out).transpose(0, 1),
+        batch.targets,
+        lens,
+        batch.target_lens,
+        reduction="sum",
+        zero_infinity=True,
+    )
+
+
+def inter_config(manifest, out_dir, weight: float, epochs: int = 1) -> TrainConfig:
+    cfg = tiny_config(manifest, out_dir, epochs, augment=False)
+    cfg.model = dataclasses.replace(
+        cfg.model, n_layers=3, dropout=0.0, inter_ctc_weight=weight
+    )
+    return cfg
+
+
+def test_intermediate_ctc_mixes_the_middle_layers_loss(an4_manifest, tmp_path):
+    trainer = Trainer(inter_config(an4_manifest, tmp_path / "i", weight=0.4))
+    batch = collate([trainer.dataset[i] for i in range(2)])
+    with torch.no_grad():
+        loss = trainer._loss_sum(batch, use_specaug=False)
+        last, middle = _layer_ctc(trainer, batch, 3), _layer_ctc(trainer, batch, 2)
+    assert middle.item() != pytest.approx(last.item(), rel=1e-3)
+    assert loss.item() == pytest.approx(0.6 * last.item() + 0.4 * middle.item())
+
+    plain = Trainer(inter_config(an4_manifest, tmp_path / "p", weight=0.0))
+    with torch.no_grad():
+        assert plain._loss_sum(batch, use_specaug=False).item() == pytest.approx(
+            _layer_ctc(plain, batch, 3).item()
+        )
+
+
+def test_intermediate_ctc_trains_the_middle_layer_to_read_out(an4_manifest, tmp_path):
+    """After the same steps, the middle layer's output decodes through the CTC
+    head far better with intermediate CTC than without it."""
+    middle = {}
+    for weight in (0.0, 0.5):
+        cfg = inter_config(an4_manifest, tmp_path / str(weight), weight, epochs=25)
+        cfg.data.max_batch_seconds, cfg.data.max_batch_size = 30.0, 0  # one batch
+        cfg.optim.lr = 5e-3
+        trainer = Trainer(cfg)
+        trainer.fit()
+        trainer.model.eval()
+        batch = collate([trainer.dataset[i] for i in range(len(trainer.dataset))])
+        with torch.no_grad():
+            middle[weight] = _layer_ctc(trainer, batch, 2).item() / len(batch.indices)
+    assert middle[0.5] < 0.5 * middle[0.0], middle
