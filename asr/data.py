@@ -18,7 +18,7 @@ import torch
 import torchaudio
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.augment import AdditiveNoise, BandLimit, EdgeTrim
+from asr.augment import AdditiveNoise, BandLimit, EdgePad, EdgeTrim
 from asr.text import CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -270,13 +270,14 @@ class SpeechDataset(torch.utils.data.Dataset):
         noise: AdditiveNoise | None = None,
         band_limit: BandLimit | None = None,
         edge_trim: EdgeTrim | None = None,
+        edge_pad: EdgePad | None = None,
     ):
         # a Manifest stays lazy: one line is parsed per item
         self.utts = utts if isinstance(utts, Manifest) else list(utts)
         self.tokenizer = tokenizer
         self.speed_factors = list(speed_factors)
         self.noise, self.band_limit = noise, band_limit
-        self.edge_trim = edge_trim
+        self.edge_trim, self.edge_pad = edge_trim, edge_pad
         self.seed, self.epoch = seed, 0
 
     def __len__(self) -> int:
@@ -290,8 +291,10 @@ class SpeechDataset(torch.utils.data.Dataset):
             log.warning("skipped utterance: %s", err)
             return None
         rng = random.Random(f"{self.seed}/{self.epoch}/{i}")
-        if self.edge_trim is not None:  # first: it is about the recording's edges
+        if self.edge_trim is not None:  # first: they are about the recording's edges
             wav = self.edge_trim(wav, rng)
+        if self.edge_pad is not None:
+            wav = self.edge_pad(wav, rng)
         if self.speed_factors:
             wav = speed_perturb(wav, rng.choice(self.speed_factors))
         if self.noise is not None:

@@ -15,7 +15,13 @@ from torch import nn
 from tqdm import tqdm
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import AdditiveNoise, BandLimit, EdgeTrim, SpecAugment
+from asr.augment import (
+    AdditiveNoise,
+    BandLimit,
+    EdgePad,
+    EdgeTrim,
+    SpecAugment,
+)
 from asr.checkpoint import atomic_save, safe_load, save_model
 from asr.config import TrainConfig
 from asr.data import (
@@ -94,6 +100,7 @@ class Trainer:
             noise=AdditiveNoise.from_config(cfg.augment),
             band_limit=BandLimit.from_config(cfg.augment),
             edge_trim=EdgeTrim.from_config(cfg.augment),
+            edge_pad=EdgePad.from_config(cfg.augment),
         )
         self.sampler = DistributedDurationBatchSampler(
             self.train_utts.durations,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from asr.audio import load_audio
-from asr.augment import AdditiveNoise, BandLimit, EdgeTrim
+from asr.augment import AdditiveNoise, BandLimit, EdgePad, EdgeTrim, frame_powers_db
 from tests.conftest import band_energy
 
 
@@ -194,15 +194,58 @@ def test_edge_trim_probability_and_degenerate_input(speech):
     )
 
 
+@pytest.mark.parametrize("kind", [EdgeTrim, EdgePad])
 @pytest.mark.parametrize("prob,max_ms", [(1.5, 50.0), (-0.1, 50.0), (0.5, -1.0)])
-def test_bad_edge_trim_settings_are_refused(prob, max_ms):
-    with pytest.raises(ValueError):
-        EdgeTrim(prob, max_ms)
+def test_bad_edge_settings_are_refused(kind, prob, max_ms):
+    with pytest.raises(ValueError, match=f"edge-{kind.KIND}"):
+        kind(prob, max_ms)
 
 
-def test_edge_trim_from_config():
+def test_edge_changes_from_config():
     from asr.augment import AugmentConfig
 
     assert EdgeTrim.from_config(AugmentConfig()) is None
-    made = EdgeTrim.from_config(AugmentConfig(edge_trim_prob=0.4, edge_trim_max_ms=30))
-    assert (made.prob, made.max_ms) == (0.4, 30)
+    assert EdgePad.from_config(AugmentConfig()) is None
+    cfg = AugmentConfig(
+        edge_trim_prob=0.4, edge_trim_max_ms=30, edge_pad_prob=0.2, edge_pad_max_ms=80
+    )
+    trim, pad = EdgeTrim.from_config(cfg), EdgePad.from_config(cfg)
+    assert (type(trim), trim.prob, trim.max_ms) == (EdgeTrim, 0.4, 30)
+    assert (type(pad), pad.prob, pad.max_ms) == (EdgePad, 0.2, 80)
+
+
+def test_edge_pad_adds_faint_noise_of_drawn_length_around_the_clip(speech):
+    pad = EdgePad(1.0, max_ms=300.0)
+    peak = frame_powers_db(speech).max().item()
+    befores, afters = set(), set()
+    for i in range(30):
+        out = pad(speech, random.Random(i))
+        # the clip is untouched somewhere inside; find where from the length drawn
+        extra = len(out) - len(speech)
+        assert 0 <= extra <= 2 * 4800
+        matches = [
+            b
+            for b in range(extra + 1)
+            if torch.equal(out[b : b + 50], speech[:50])
+            and torch.equal(out[b : b + len(speech)], speech)
+        ]
+        assert len(matches) == 1
+        before = matches[0]
+        befores.add(before)
+        afters.add(extra - before)
+        noise = torch.cat([out[:before], out[before + len(speech) :]])
+        if len(noise) >= 1600:
+            level = 10 * torch.log10(noise.double().pow(2).mean()).item()
+            assert peak - 61 < level < peak - 39
+    assert len(befores) > 10 and len(afters) > 10
+    assert max(befores) > 2400 and max(afters) > 2400  # up to 300 ms each
+
+
+def test_edge_pad_probability_and_degenerate_input(speech):
+    assert EdgePad(0.0)(speech, random.Random(0)) is speech
+    half = EdgePad(0.5)
+    changed = sum(half(speech, random.Random(i)) is not speech for i in range(200))
+    assert 70 < changed < 130
+    assert EdgePad(1.0)(torch.ones(0), random.Random(0)).numel() == 0
+    one = EdgePad(1.0)(speech, random.Random(3))
+    assert torch.equal(one, EdgePad(1.0)(speech, random.Random(3)))

@@ -209,6 +209,15 @@ def test_training_with_edge_trim_cuts_the_pauses_around_the_speech(
     torch.testing.assert_close(trimmed, clean[start:end])
     assert len(trimmed) < len(clean) - 8000
 
+    cfg.augment.edge_pad_prob, cfg.augment.edge_pad_max_ms = 1.0, 200.0
+    cfg.trainer.out_dir = str(tmp_path / "trim_pad")
+    padded = Trainer(cfg).dataset[3][0]  # trimmed first, then padded
+    extra = len(padded) - len(trimmed)
+    assert 0 < extra <= 6400
+    assert any(
+        torch.equal(padded[b : b + len(trimmed)], trimmed) for b in range(extra + 1)
+    )
+
 
 def _layer_ctc(trainer: Trainer, batch, layer: int) -> torch.Tensor:
     """CTC loss sum of one encoder layer's output through the CTC head."""
