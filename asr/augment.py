@@ -221,9 +221,9 @@ class EdgeTrim(_EdgeChange):
     Recordings with silence around the speech teach a model that an utterance
     starts and ends quietly; on clips cut tight to the speech it then drops the
     first or last word (an AN4 model outputs nothing for 31-58% of the digits of
-    three of FSDD's four speakers). With probability ``prob`` the speech span is found from 10 ms
-    frame powers (frames within ``SPEECH_DB`` of the loudest one) and the
-    waveform is cut to it plus the margins; nothing is ever added."""
+    three of FSDD's four speakers). With probability ``prob`` the speech span is
+    found from 10 ms frame powers (frames within ``SPEECH_DB`` of the loudest one)
+    and the waveform is cut to it plus the margins; nothing is ever added."""
 
     KIND = "trim"
     SPEECH_DB = 35.0  # frames this far below the loudest frame count as silence
@@ -269,14 +269,21 @@ class EdgePad(_EdgeChange):
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
         if not self.applies(rng):
             return wav
-        power = frame_powers_db(wav)
-        if len(power) == 0:
+        if len(wav) < FRAME:
             return wav
-        peak_db = power.max().item()
-        level_db = peak_db - rng.uniform(*self.QUIET_DB)
+        below_db = rng.uniform(*self.QUIET_DB)
         longest = self.max_ms / 1000 * SAMPLE_RATE
         before, after = int(rng.uniform(0, longest)), int(rng.uniform(0, longest))
-        gen = np.random.default_rng(rng.getrandbits(63))
+        return self.add_pauses(wav, before, after, below_db, rng.getrandbits(63))
+
+    @staticmethod
+    def add_pauses(
+        wav: torch.Tensor, before: int, after: int, below_db: float, seed: int
+    ) -> torch.Tensor:
+        """``before`` and ``after`` samples of white noise ``below_db`` dB under
+        the loudest 10 ms frame of ``wav`` (at least one frame long)."""
+        level_db = frame_powers_db(wav).max().item() - below_db
+        gen = np.random.default_rng(seed)
         noise = gen.standard_normal(before + after) * 10 ** (level_db / 20)
         noise = torch.from_numpy(noise).to(wav.dtype)
         return torch.cat([noise[:before], wav, noise[before:]])

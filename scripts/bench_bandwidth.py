@@ -23,6 +23,7 @@ from asr.audio import SAMPLE_RATE, load_audio
 from asr.augment import BandLimit
 from asr.checkpoint import default_model_path, load_model
 from asr.data import read_manifest
+from asr.decoding import DecodingOptions
 from asr.metrics import score
 from asr.transcribe import Transcriber
 
@@ -39,14 +40,18 @@ def recorded_at(wavs: list[torch.Tensor], rate: int) -> list[np.ndarray]:
 
 
 def wer_by_rate(
-    path: Path, refs: list[str], audio: dict[int, list[np.ndarray]]
-) -> dict[int, float]:
-    """Greedy WER (%) of the model at ``path`` on each rate's version of the audio."""
+    path: Path,
+    refs: list[str],
+    audio: dict,
+    options: DecodingOptions | None = None,
+) -> dict:
+    """WER (%) of the model at ``path`` on each version of the audio (a rate, or
+    any other key), greedy unless ``options`` say otherwise."""
     model, tok, _ = load_model(path)
-    tr = Transcriber(model, tok)
+    tr = Transcriber(model, tok, options)
     return {
-        rate: 100 * score(refs, [h.text for h in tr.transcribe_waveforms(wavs)]).wer
-        for rate, wavs in audio.items()
+        key: 100 * score(refs, [h.text for h in tr.transcribe_waveforms(wavs)]).wer
+        for key, wavs in audio.items()
     }
 
 

@@ -12,11 +12,14 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from asr.audio import load_audio
 from asr.checkpoint import default_model_path, load_model
 from asr.config import DataConfig, TrainConfig, TrainerConfig
+from asr.decoding import DecodingOptions
 from asr.features import FeatureConfig
+from asr.metrics import score
 from asr.model import ModelConfig
 from asr.transcribe import Transcriber
 from scripts import (
     bench_bandwidth,
+    bench_edges,
     bench_features,
     bench_inference,
     bench_memory,
@@ -124,3 +127,25 @@ def test_bandwidth_bench_scores_each_rate_like_a_plain_transcription(an4_manifes
     for rate, wavs in audio.items():
         hyps = Transcriber(model, tok).transcribe_waveforms(wavs)
         assert wers[rate] == 100 * score(refs, [h.text for h in hyps]).wer
+
+
+def test_edges_bench_cuts_tight_and_adds_pauses_then_scores_each(an4_manifest):
+    from asr.augment import EdgeTrim
+    from asr.data import read_manifest
+
+    utts = read_manifest(an4_manifest)[3:5]  # silence before and after the speech
+    refs = [u.text for u in utts]
+    clean = [torch.from_numpy(load_audio(u.audio_filepath)) for u in utts]
+    audio = bench_edges.versions(clean)
+    assert list(audio) == ["as recorded", "cut tight", "200 ms pauses"]
+    for wav, tight, paused in zip(clean, audio["cut tight"], audio["200 ms pauses"]):
+        start, end = EdgeTrim.speech_span(wav)
+        assert np.array_equal(tight, wav[start:end].numpy()) and end - start < len(wav)
+        assert np.array_equal(paused[3200:-3200], wav.numpy())
+        assert 0 < np.abs(paused[:3200]).max() < 0.05 * np.abs(wav.numpy()).max()
+    options = DecodingOptions(decoder="beam", lexicon=None)
+    wers = bench_edges.wer_by_rate(default_model_path(), refs, audio, options)
+    model, tok, _ = load_model(default_model_path())
+    for key, wavs in audio.items():
+        hyps = Transcriber(model, tok, options).transcribe_waveforms(wavs)
+        assert wers[key] == 100 * score(refs, [h.text for h in hyps]).wer

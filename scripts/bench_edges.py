@@ -1,0 +1,74 @@
+"""WER on clips cut tight to the speech and on clips with pauses around it, per model.
+
+    python scripts/bench_edges.py --manifest data/commands/fsdd_dev.jsonl \
+        --model asr/assets/default_bilstm.pt --lexicon data/digits/lexicon.txt
+
+Each utterance is scored three ways: as recorded; cut to its speech
+(``EdgeTrim`` with no margin: what a tight VAD or an editor leaves, and how the
+Free Spoken Digit Dataset is cut); and with 200 ms of faint noise, 50 dB below
+its loudest frame, added before and after (``EdgePad.add_pauses``). A model that
+has only heard one kind drops or garbles words at the edges of the other; one
+trained with ``augment.edge_trim_prob`` and ``augment.edge_pad_prob`` should not.
+Greedy decoding, or beam search over ``--lexicon``'s words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+try:
+    from scripts.bench_bandwidth import wer_by_rate
+except ModuleNotFoundError:  # run as a file: scripts/ itself is on sys.path
+    from bench_bandwidth import wer_by_rate
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.augment import EdgePad, EdgeTrim
+from asr.checkpoint import default_model_path
+from asr.data import read_manifest
+from asr.decoding import DecodingOptions
+
+PAUSE_MS, PAUSE_BELOW_DB = 200, 50.0
+
+
+def versions(clean: list[torch.Tensor]) -> dict[str, list[np.ndarray]]:
+    """As recorded, cut tight, and with pauses (fixed seeds: the same every run)."""
+    tight = EdgeTrim(1.0, max_ms=0.0)
+    n = PAUSE_MS * SAMPLE_RATE // 1000
+    return {
+        "as recorded": [w.numpy() for w in clean],
+        "cut tight": [tight(w, random.Random(0)).numpy() for w in clean],
+        f"{PAUSE_MS} ms pauses": [
+            EdgePad.add_pauses(w, n, n, PAUSE_BELOW_DB, seed=i).numpy()
+            if len(w) >= SAMPLE_RATE // 100
+            else w.numpy()
+            for i, w in enumerate(clean)
+        ],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--manifest", type=Path, default=Path("data/an4/dev.jsonl"))
+    ap.add_argument("--model", type=Path, action="append", help="repeatable")
+    ap.add_argument("--lexicon", help="beam search over these words (else greedy)")
+    args = ap.parse_args()
+    utts = read_manifest(args.manifest)
+    refs = [u.text for u in utts]
+    audio = versions([torch.from_numpy(load_audio(u.audio_filepath)) for u in utts])
+    options = None
+    if args.lexicon:
+        options = DecodingOptions(decoder="beam", lexicon=args.lexicon)
+    print("| model | " + " | ".join(audio) + " |")
+    print("|---" * (len(audio) + 1) + "|")
+    for path in args.model or [default_model_path()]:
+        wers = wer_by_rate(path, refs, audio, options)
+        print(f"| `{path}` | " + " | ".join(f"{w:.2f}%" for w in wers.values()) + " |")
+
+
+if __name__ == "__main__":
+    main()
