@@ -53,6 +53,24 @@ def test_a_cuda_bf16_step_trains_on_the_gpu(an4_manifest, tmp_path):
     assert trainer.model.frontend.cmvn.mean.device.type == "cuda"  # features on GPU
 
 
+def test_intermediate_ctc_on_cuda_matches_the_cpu_loss(an4_manifest, tmp_path):
+    """On CUDA the encoder runs packed (cuDNN); the mixed loss must agree with the
+    CPU's padded run of the same weights."""
+    from tests.test_training import inter_config
+
+    cfg = inter_config(an4_manifest, tmp_path / "cpu", weight=0.3)
+    cpu = Trainer(cfg)
+    cfg.trainer.device, cfg.trainer.out_dir = "cuda", str(tmp_path / "cuda")
+    gpu = Trainer(cfg)
+    gpu.amp_dtype = None  # fp32, to compare
+    gpu.model.load_state_dict(cpu.model.state_dict())
+    batch = collate([cpu.dataset[i] for i in range(len(cpu.dataset))])
+    with torch.no_grad():
+        on_cpu = cpu._loss_sum(batch, use_specaug=False).item()
+        on_gpu = gpu._loss_sum(batch, use_specaug=False).item()
+    assert on_gpu == pytest.approx(on_cpu, rel=1e-3)
+
+
 def test_cuda_transcripts_match_cpu():
     model, tokenizer, _ = load_model(default_model_path())
     paths = [p for p, _ in clip_rows()]
