@@ -24,11 +24,12 @@ def init_from_checkpoint(
 ) -> tuple[ASRModel, CharTokenizer]:
     """A new model for ``cfg`` holding a trained checkpoint's weights (fine-tuning).
 
-    The architecture must match (dropout may differ: it holds no weights); the
-    checkpoint's vocabulary is kept and must cover every character of ``texts``;
-    its CMVN statistics come along."""
+    The architecture must match (dropout and the intermediate-CTC loss may
+    differ: they hold no weights); the checkpoint's vocabulary is kept and must
+    cover every character of ``texts``; its CMVN statistics come along."""
     trained, tokenizer, _ = load_model(path)
-    shape = dataclasses.replace(trained.cfg, dropout=cfg.model.dropout)
+    free = ("dropout", "inter_ctc_weight", "inter_ctc_layer")
+    shape = dataclasses.replace(trained.cfg, **{k: getattr(cfg.model, k) for k in free})
     if dataclasses.asdict(shape) != dataclasses.asdict(cfg.model):
         raise ValueError(
             f"trainer.init_from={path}: its model config {trained.cfg} differs from "

@@ -99,8 +99,13 @@ def test_fine_tuning_starts_from_the_checkpoint_weights(an4_manifest, tmp_path):
 
     cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
     bundled, tokenizer, _ = load_model(default_model_path())
-    # another dropout is no other architecture
-    cfg.model = dataclasses.replace(bundled.cfg, dropout=bundled.cfg.dropout + 0.1)
+    # another dropout or intermediate-CTC loss is no other architecture
+    cfg.model = dataclasses.replace(
+        bundled.cfg,
+        dropout=bundled.cfg.dropout + 0.1,
+        inter_ctc_weight=0.3,
+        inter_ctc_layer=1,
+    )
     cfg.features = bundled.feature_cfg
     cfg.trainer.init_from = str(default_model_path())
     trainer = Trainer(cfg)
