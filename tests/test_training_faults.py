@@ -20,26 +20,27 @@ from tests.test_training import tiny_config
 
 
 class Faulty:
-    """Wraps forward_features: the n-th call fails in the given way."""
+    """Wraps forward_train (the training forward): the n-th call fails in the
+    given way."""
 
     def __init__(self, model, n: int, kind: str):
-        self.inner, self.n, self.kind, self.calls = model.forward_features, n, kind, 0
+        self.inner, self.n, self.kind, self.calls = model.forward_train, n, kind, 0
 
     def __call__(self, feats, lens):
         self.calls += 1
-        log_probs, out_lens = self.inner(feats, lens)
+        log_probs, out_lens, inter = self.inner(feats, lens)
         if self.calls == self.n and self.kind == "nan":
-            return log_probs * float("nan"), out_lens
+            return log_probs * float("nan"), out_lens, inter
         if self.calls == self.n and self.kind == "oom":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 TiB")
-        return log_probs, out_lens
+        return log_probs, out_lens, inter
 
 
 @pytest.mark.parametrize("kind", ["nan", "oom"])
 def test_a_bad_batch_is_skipped_and_counted(an4_manifest, tmp_path, kind, caplog):
     trainer = Trainer(tiny_config(an4_manifest, tmp_path / "run", 2, augment=False))
     faulty = Faulty(trainer.model, 2, kind)
-    trainer.model.forward_features = faulty
+    trainer.model.forward_train = faulty
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     seen = []
 
@@ -63,7 +64,7 @@ def test_other_runtime_errors_are_not_swallowed(an4_manifest, tmp_path):
     def broken(feats, lens):
         raise RuntimeError("shape mismatch in a bug")
 
-    trainer.model.forward_features = broken
+    trainer.model.forward_train = broken
     with pytest.raises(RuntimeError, match="shape mismatch"):
         trainer.fit()
 
