@@ -4,6 +4,7 @@ trimming on waveforms (speed perturbation is in data.py)."""
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import torch
 import torchaudio
 from torch import nn
 
+from asr.alignment import ENERGY_HOP, frame_energy_db
 from asr.audio import MIN_SAMPLE_RATE, SAMPLE_RATE, resample
 
 log = logging.getLogger(__name__)
@@ -178,14 +180,10 @@ class BandLimit:
         return torch.from_numpy(out).to(wav.dtype)
 
 
-FRAME = SAMPLE_RATE // 100  # 10 ms
-
-
-def frame_powers_db(wav: torch.Tensor) -> torch.Tensor:
-    """Power in dB of each whole 10 ms frame (empty for a shorter waveform)."""
-    n = len(wav) // FRAME
-    frames = wav[: n * FRAME].reshape(n, FRAME).double()
-    return 10 * torch.log10(frames.pow(2).mean(dim=1) + 1e-20)
+FRAME = int(SAMPLE_RATE * ENERGY_HOP)  # samples per frame_energy_db frame (10 ms)
+# no signal: the loudest frame's energy is under 1e-10 (-100 dB), i.e. under this
+# once frame_energy_db has added its own 1e-10 floor
+NO_SIGNAL_DB = 10 * math.log10(2e-10)
 
 
 class _EdgeChange:
@@ -235,10 +233,10 @@ class EdgeTrim(_EdgeChange):
     def speech_span(wav: torch.Tensor) -> tuple[int, int] | None:
         """[start, end) samples of the frames within SPEECH_DB of the loudest
         one; None for a waveform shorter than a frame or without any signal."""
-        power = frame_powers_db(wav)
-        if len(power) == 0 or power.max() < -100:
+        power = frame_energy_db(wav.numpy())
+        if len(power) == 0 or power.max() < NO_SIGNAL_DB:
             return None
-        loud = torch.nonzero(power >= power.max() - EdgeTrim.SPEECH_DB)[:, 0]
+        loud = np.flatnonzero(power >= power.max() - EdgeTrim.SPEECH_DB)
         return int(loud[0]) * FRAME, min(len(wav), (int(loud[-1]) + 1) * FRAME)
 
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
@@ -267,9 +265,7 @@ class EdgePad(_EdgeChange):
         super().__init__(prob, max_ms)
 
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if not self.applies(rng):
-            return wav
-        if len(wav) < FRAME:
+        if not self.applies(rng) or len(wav) < FRAME:
             return wav
         below_db = rng.uniform(*self.QUIET_DB)
         longest = self.max_ms / 1000 * SAMPLE_RATE
@@ -282,7 +278,7 @@ class EdgePad(_EdgeChange):
     ) -> torch.Tensor:
         """``before`` and ``after`` samples of white noise ``below_db`` dB under
         the loudest 10 ms frame of ``wav`` (at least one frame long)."""
-        level_db = frame_powers_db(wav).max().item() - below_db
+        level_db = float(frame_energy_db(wav.numpy()).max()) - below_db
         gen = np.random.default_rng(seed)
         noise = gen.standard_normal(before + after) * 10 ** (level_db / 20)
         noise = torch.from_numpy(noise).to(wav.dtype)

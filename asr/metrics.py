@@ -87,9 +87,9 @@ def speech_islands(wav: np.ndarray, rate: int = 16000) -> list[tuple[float, floa
     closer than 150 ms merge; islands under 150 ms (clicks, breaths) are dropped.
     Returns (start, end) in seconds.
     """
-    hop = rate // 100
-    energy = np.square(wav[: len(wav) // hop * hop].reshape(-1, hop)).mean(1)
-    db = 10 * np.log10(energy + 1e-10)
+    from asr.alignment import frame_energy_db
+
+    db = frame_energy_db(wav, rate)
     loud = (db > db.max() - 30).astype(int)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], loud, [0]])))
     spans: list[list[int]] = []

@@ -119,42 +119,52 @@ class BiLSTMEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
         """x: shape = (B, T, D), lens (B,) -> (B, T, 2H); frames past lens are 0."""
-        return self.forward_layers(x, lens)[-1]
+        return self.forward_layers(x, lens, every_layer=False)[-1]
 
-    def forward_layers(self, x: torch.Tensor, lens: torch.Tensor) -> list[torch.Tensor]:
-        """Every layer's output (after its LayerNorm and dropout), first to last."""
+    def forward_layers(
+        self, x: torch.Tensor, lens: torch.Tensor, every_layer: bool = True
+    ) -> list[torch.Tensor]:
+        """Every layer's output (after its LayerNorm and dropout), first to last;
+        with ``every_layer=False`` only the last one's (inference needs no more)."""
         # quantised layers (torch.ao dynamic int8) keep no float weights to bind
         if x.is_cuda or not hasattr(self.layers[0], "weight_ih_l0"):
-            return self.forward_packed(x, lens)
-        return self.forward_padded(x, lens)
+            return self.forward_packed(x, lens, every_layer)
+        return self.forward_padded(x, lens, every_layer)
 
-    def forward_padded(self, x: torch.Tensor, lens: torch.Tensor) -> list[torch.Tensor]:
+    def forward_padded(
+        self, x: torch.Tensor, lens: torch.Tensor, every_layer: bool = True
+    ) -> list[torch.Tensor]:
         outs = []
         t = torch.arange(x.shape[1], device=x.device)[None]  # (1, T)
         lens = lens.to(x.device)
         valid = t < lens[:, None]  # (B, T)
         rev = torch.where(valid, lens[:, None] - 1 - t, t)[..., None]  # own inverse
-        for rnn, (fwd, bwd), norm in zip(self.layers, self._directions, self.norms):
+        layers = zip(self.layers, self._directions, self.norms)
+        for i, (rnn, (fwd, bwd), norm) in enumerate(layers):
             _bind(fwd, rnn, "")
             _bind(bwd, rnn, "_reverse")
             backward = bwd(x.gather(1, rev.expand(-1, -1, x.shape[2])))[0]
             backward = backward.gather(1, rev.expand(-1, -1, backward.shape[2]))
             x = self.dropout(norm(torch.cat([fwd(x)[0], backward], dim=-1)))
-            outs.append(x * valid[..., None])
+            if every_layer or i == len(self.layers) - 1:
+                outs.append(x * valid[..., None])
         return outs
 
-    def forward_packed(self, x: torch.Tensor, lens: torch.Tensor) -> list[torch.Tensor]:
+    def forward_packed(
+        self, x: torch.Tensor, lens: torch.Tensor, every_layer: bool = True
+    ) -> list[torch.Tensor]:
         outs = []
         packed = pack_padded_sequence(
             x, lens.cpu(), batch_first=True, enforce_sorted=False
         )
-        for lstm, norm in zip(self.layers, self.norms):
+        for i, (lstm, norm) in enumerate(zip(self.layers, self.norms)):
             packed, _ = lstm(packed)
             packed = _map_packed(packed, lambda d, n=norm: self.dropout(n(d)))
-            out, _ = pad_packed_sequence(
-                packed, batch_first=True, total_length=x.shape[1]
-            )
-            outs.append(out)
+            if every_layer or i == len(self.layers) - 1:
+                out, _ = pad_packed_sequence(
+                    packed, batch_first=True, total_length=x.shape[1]
+                )
+                outs.append(out)
         return outs
 
 
@@ -195,8 +205,8 @@ class ASRModel(nn.Module):
         """As forward_features, plus the intermediate-CTC log-probs (B, T', V) of
         layer ``cfg.inter_ctc_tap`` through the same head (None when it is off)."""
         x, lens = self.subsampling(feats, feat_lens)
-        outs = self.encoder.forward_layers(x, lens)
         tap = self.cfg.inter_ctc_tap
+        outs = self.encoder.forward_layers(x, lens, every_layer=tap > 0)
         inter = self.head(outs[tap - 1]) if tap else None
         return self.head(outs[-1]), lens, inter
 

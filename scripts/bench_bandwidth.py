@@ -39,7 +39,7 @@ def recorded_at(wavs: list[torch.Tensor], rate: int) -> list[np.ndarray]:
     return [limit(w, random.Random(0)).numpy() for w in wavs]
 
 
-def wer_by_rate(
+def wer_per_version(
     path: Path,
     refs: list[str],
     audio: dict,
@@ -68,7 +68,7 @@ def main() -> None:
     print("| model | " + " | ".join(f"recorded at {r} Hz" for r in args.rates) + " |")
     print("|---" * (len(args.rates) + 1) + "|")
     for path in args.model or [default_model_path()]:
-        wers = wer_by_rate(path, refs, audio)
+        wers = wer_per_version(path, refs, audio)
         print(f"| `{path}` | " + " | ".join(f"{w:.2f}%" for w in wers.values()) + " |")
 
 

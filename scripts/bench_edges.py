@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 try:
-    from scripts.bench_bandwidth import wer_by_rate
+    from scripts.bench_bandwidth import wer_per_version
 except ModuleNotFoundError:  # run as a file: scripts/ itself is on sys.path
-    from bench_bandwidth import wer_by_rate
+    from bench_bandwidth import wer_per_version
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import EdgePad, EdgeTrim
+from asr.augment import FRAME, EdgePad, EdgeTrim
 from asr.checkpoint import default_model_path
 from asr.data import read_manifest
 from asr.decoding import DecodingOptions
@@ -44,7 +44,7 @@ def versions(clean: list[torch.Tensor]) -> dict[str, list[np.ndarray]]:
         "cut tight": [tight(w, random.Random(0)).numpy() for w in clean],
         f"{PAUSE_MS} ms pauses": [
             EdgePad.add_pauses(w, n, n, PAUSE_BELOW_DB, seed=i).numpy()
-            if len(w) >= SAMPLE_RATE // 100
+            if len(w) >= FRAME  # add_pauses needs one frame to take its level from
             else w.numpy()
             for i, w in enumerate(clean)
         ],
@@ -66,7 +66,7 @@ def main() -> None:
     print("| model | " + " | ".join(audio) + " |")
     print("|---" * (len(audio) + 1) + "|")
     for path in args.model or [default_model_path()]:
-        wers = wer_by_rate(path, refs, audio, options)
+        wers = wer_per_version(path, refs, audio, options)
         print(f"| `{path}` | " + " | ".join(f"{w:.2f}%" for w in wers.values()) + " |")
 
 

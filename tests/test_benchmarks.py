@@ -122,7 +122,7 @@ def test_bandwidth_bench_scores_each_rate_like_a_plain_transcription(an4_manifes
         assert phone.shape == wav.shape
         high = np.abs(np.fft.rfft(phone))[int(len(phone) * 4200 / 16000) :]
         assert high.max() < 1e-2 * np.abs(np.fft.rfft(wav.numpy())).max()
-    wers = bench_bandwidth.wer_by_rate(default_model_path(), refs, audio)
+    wers = bench_bandwidth.wer_per_version(default_model_path(), refs, audio)
     model, tok, _ = load_model(default_model_path())
     for rate, wavs in audio.items():
         hyps = Transcriber(model, tok).transcribe_waveforms(wavs)
@@ -144,7 +144,7 @@ def test_edges_bench_cuts_tight_and_adds_pauses_then_scores_each(an4_manifest):
         assert np.array_equal(paused[3200:-3200], wav.numpy())
         assert 0 < np.abs(paused[:3200]).max() < 0.05 * np.abs(wav.numpy()).max()
     options = DecodingOptions(decoder="beam", lexicon=None)
-    wers = bench_edges.wer_by_rate(default_model_path(), refs, audio, options)
+    wers = bench_edges.wer_per_version(default_model_path(), refs, audio, options)
     model, tok, _ = load_model(default_model_path())
     for key, wavs in audio.items():
         hyps = Transcriber(model, tok, options).transcribe_waveforms(wavs)
