@@ -108,7 +108,9 @@ def load_model(
         for k, v in ckpt["state_dict"].items()
     }
     model.load_state_dict(state)
-    return model.to(device).eval(), tokenizer, ckpt.get("metadata", {})
+    meta = ckpt.get("metadata", {})
+    model.decoding_defaults = dict(meta.get("decoding", {}))
+    return model.to(device).eval(), tokenizer, meta
 
 
 def average_checkpoints(paths: list[str | Path]) -> dict:

@@ -155,14 +155,21 @@ def _decoding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lm-weight", type=float)
     g.add_argument("--word-bonus", type=float, dest="word_score")
     g.add_argument("--word-timestamps", action="store_true", default=None)
+    g.add_argument(
+        "--pad-ms",
+        type=float,
+        help="add this much faint noise before and after every clip before "
+        "decoding (for clips cut tight to the speech; word times are unchanged)",
+    )
 
 
-def decoding_options(args) -> DecodingOptions:
-    """Options from --decoding-config, overridden by explicit flags."""
+def decoding_options(args, model_defaults: dict | None = None) -> DecodingOptions:
+    """Options from --decoding-config (else the model's own defaults, e.g. the
+    bundled model's pad_ms), overridden by explicit flags."""
     opts = (
         DecodingOptions.from_file(args.decoding_config)
         if args.decoding_config
-        else DecodingOptions()
+        else DecodingOptions.for_model(model_defaults or {})
     )
     flags = {
         k: getattr(args, k)
@@ -175,6 +182,7 @@ def decoding_options(args) -> DecodingOptions:
             "lm_weight",
             "word_score",
             "word_timestamps",
+            "pad_ms",
         )
         if getattr(args, k, None) is not None
     }
@@ -191,7 +199,7 @@ def load_transcriber(args, options: DecodingOptions | None = None) -> Transcribe
     return Transcriber(
         model,
         tokenizer,
-        options or decoding_options(args),
+        options or decoding_options(args, model.decoding_defaults),
         args.batch_seconds,
         args.max_segment_seconds,
     )
@@ -299,6 +307,7 @@ def cmd_evaluate(args) -> int:
     write_report(out, ids, report)
     print(
         f"utterances: {len(refs)} (failed: {n_failed})  decoder: {tr.options.decoder}"
+        + (f"  edge padding: {tr.options.pad_ms:g} ms" if tr.options.pad_ms else "")
     )
     print(f"WER: {100 * report.wer:.2f}%  CER: {100 * report.cer:.2f}%")
     print(f"report: {out}")

@@ -24,12 +24,13 @@ def cmd_explain(args) -> int:
     from asr.checkpoint import default_model_path, load_model
     from asr.cli import decoding_options
     from asr.explain import explain_waveform, plot_explanation
+    from asr.transcribe import pad_edges, pad_samples
 
     model, tokenizer, _ = load_model(args.model or default_model_path())
-    wav = load_audio(args.input)
-    ex = explain_waveform(
-        model, tokenizer, wav, decoding_options(args), name=Path(args.input).name
-    )
+    options = decoding_options(args, model.decoding_defaults)
+    # the figure shows what the model reads: with edge padding, the padded clip
+    wav, _ = pad_edges(load_audio(args.input), pad_samples(options.pad_ms))
+    ex = explain_waveform(model, tokenizer, wav, options, name=Path(args.input).name)
     path = plot_explanation(ex, args.output)
     words = " ".join(
         f"{w.word}[{w.start:.2f}-{w.end:.2f}]" for w in ex.hypothesis.words
@@ -39,4 +40,6 @@ def cmd_explain(args) -> int:
         f"figure -> {path} ({len(ex.gate_means)} {ex.rnn.upper()} layers; reference "
         f"cells vs model log-probs: max abs diff {ex.max_abs_diff:.2e})"
     )
+    if options.pad_ms:
+        print(f"padded to {options.pad_ms:g} ms of pause each side (times count it)")
     return 0

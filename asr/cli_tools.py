@@ -100,12 +100,12 @@ def cmd_tune(args) -> int:
     from asr.cli import decoding_options, load_transcriber
     from asr.tuning import compute_emissions, tune_decoder
 
-    base = decoding_options(args)
-    if base.decoder != "beam":
-        base = dataclasses.replace(base, decoder="beam")
-    tr = load_transcriber(args, base)
+    tr = load_transcriber(args)
+    base = dataclasses.replace(
+        decoding_options(args, tr.model.decoding_defaults), decoder="beam"
+    )
     utts = read_manifest(args.manifest)
-    emissions = compute_emissions(tr.model, utts, args.batch_seconds)
+    emissions = compute_emissions(tr.model, utts, args.batch_seconds, base.pad_ms)
     result = tune_decoder(
         emissions,
         [u.text for u in utts],
@@ -157,6 +157,7 @@ def cmd_info(args) -> int:
                 "format": "onnx" if path.suffix == ".onnx" else "torchscript",
                 "quantize": meta.get("quantize"),
                 "asr_export_version": meta.get("asr_export_version"),
+                "decoding": meta.get("decoding"),
             },
         }
     else:

@@ -50,6 +50,25 @@ class DecodingOptions:
     word_score: float = 0.0  # word insertion bonus
     nbest: int = 1
     word_timestamps: bool = False
+    # clips (or long-file pieces) with less pause than this before or after the
+    # speech get faint noise there before the model reads them (pad_edges); word
+    # times stay those of the original audio. Models trained on recordings with
+    # pauses around the speech drop words of clips cut tight to it (BENCHMARKS.md
+    # "clip edges")
+    pad_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.pad_ms < 0:
+            raise ValueError(f"pad_ms must be >= 0, not {self.pad_ms}")
+
+    @classmethod
+    def for_model(cls, defaults: dict) -> DecodingOptions:
+        """The defaults a model carries (checkpoint metadata "decoding"): only
+        options about the audio it reads, never paths of another machine."""
+        unknown = set(defaults) - set(MODEL_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown model decoding default(s) {sorted(unknown)}")
+        return cls(**defaults)
 
     @classmethod
     def from_file(cls, path: str | Path) -> DecodingOptions:
@@ -63,6 +82,9 @@ class DecodingOptions:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+
+MODEL_DEFAULTS = ("pad_ms",)  # DecodingOptions a checkpoint may set for itself
 
 
 class GreedyDecoder:

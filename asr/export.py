@@ -53,6 +53,7 @@ METADATA_KEYS = (
     "feature_config",
     "n_params",
     "quantize",
+    "decoding",
 )  # ONNX metadata_props (JSON values); other tools add their own
 
 
@@ -210,6 +211,7 @@ def export_metadata(
         "feature_config": dataclasses.asdict(model.feature_cfg),
         "n_params": model.n_params(),
         "quantize": quantize,
+        "decoding": model.decoding_defaults,
     }
 
 
@@ -304,6 +306,11 @@ class ExportedModel:
 
     def n_params(self) -> int:
         return self.meta["n_params"]
+
+    @property
+    def decoding_defaults(self) -> dict:
+        """As ASRModel.decoding_defaults (exports made before it: none)."""
+        return dict(self.meta.get("decoding") or {})
 
     def __call__(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
         raise NotImplementedError

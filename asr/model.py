@@ -190,6 +190,9 @@ class ASRModel(nn.Module):
         self.subsampling = ConvSubsampling(feature_cfg.n_mels, cfg.conv_channels)
         self.encoder = BiLSTMEncoder(self.subsampling.out_dim, cfg)
         self.head = CTCHead(self.encoder.out_dim, vocab_size, cfg.blank_bias)
+        # decoding options the model is meant to be used with (checkpoint metadata
+        # "decoding", see DecodingOptions.for_model); set by load_model
+        self.decoding_defaults: dict = {}
 
     def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
         """wavs: shape = (B, S), wav_lens (B,) -> log_probs (B, T', V), lens (B,)."""

@@ -17,6 +17,7 @@ import torch
 
 from asr.alignment import align_words
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio, stream_audio
+from asr.augment import EdgePad, EdgeTrim
 from asr.decoding import DecodingOptions, Hypothesis, WordTiming, build_decoder
 from asr.model import ASRModel
 from asr.text import CharTokenizer
@@ -105,11 +106,21 @@ class Transcriber:
         return hyps
 
     def transcribe_waveforms(self, waveforms: Sequence[np.ndarray]) -> list[Hypothesis]:
-        """Decode waveforms in batches of similar length; results in input order."""
+        """Decode waveforms in batches of similar length; results in input order.
+
+        With ``options.pad_ms``, a waveform whose speech comes closer than that
+        to an edge is padded there first (``pad_edges``); word times are moved
+        back onto the original waveform."""
+        pad = pad_samples(self.options.pad_ms)
+        padded_inputs = [pad_edges(w, pad) for w in waveforms]
+        inputs = [w for w, _ in padded_inputs]
         results: list[Hypothesis | None] = [None] * len(waveforms)
-        for batch, padded, lens in padded_batches(waveforms, self.batch_seconds):
+        for batch, padded, lens in padded_batches(inputs, self.batch_seconds):
             for i, hyp in zip(batch, self.decode_batch(padded, lens)):
                 results[i] = hyp
+        for hyp, wav, (_, before) in zip(results, waveforms, padded_inputs):
+            if before:
+                _shift_words(hyp.words, -before / SAMPLE_RATE, len(wav) / SAMPLE_RATE)
         return results  # type: ignore[return-value]
 
     def transcribe_files(
@@ -179,6 +190,42 @@ class Transcriber:
                 w.start, w.end = round(w.start + offset, 3), round(w.end + offset, 3)
             out.append((offset, offset + len(wav) / SAMPLE_RATE, hyp))
         return out
+
+
+PAD_BELOW_DB = 50.0  # pad_edges' noise level under the clip's loudest 10 ms frame
+
+
+def pad_samples(pad_ms: float) -> int:
+    """Samples at 16 kHz in ``pad_ms`` milliseconds."""
+    return int(round(pad_ms / 1000 * SAMPLE_RATE))
+
+
+def pad_edges(wav: np.ndarray, pad: int) -> tuple[np.ndarray, int]:
+    """Make sure ``wav`` has ``pad`` samples without speech before and after its
+    speech -> (the waveform, samples added before it).
+
+    A side whose speech (frames within EdgeTrim.SPEECH_DB of the loudest one)
+    starts nearer the edge than ``pad`` is topped up to ``pad`` with white noise
+    PAD_BELOW_DB under the loudest 10 ms frame (a quiet room's floor: digital
+    silence would be a level the model never heard); a side with enough of a
+    pause keeps it as it is, so clips recorded with pauses are left unchanged.
+    The noise is the same on every call: transcripts are reproducible. Clips
+    without any signal are left alone."""
+    span = EdgeTrim.speech_span(torch.from_numpy(wav)) if pad > 0 else None
+    if span is None:
+        return wav, 0
+    before, after = max(0, pad - span[0]), max(0, pad - (len(wav) - span[1]))
+    if not before and not after:
+        return wav, 0
+    out = EdgePad.add_pauses(torch.from_numpy(wav), before, after, PAD_BELOW_DB, 0)
+    return out.numpy(), before
+
+
+def _shift_words(words: list[WordTiming], by: float, duration: float) -> None:
+    """Move word times by ``by`` seconds, kept within [0, duration]."""
+    for w in words:
+        w.start = round(min(max(w.start + by, 0.0), duration), 3)
+        w.end = round(min(max(w.end + by, w.start), duration), 3)
 
 
 def model_device(model: ASRModel | ExportedModel) -> torch.device:

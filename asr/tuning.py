@@ -16,7 +16,7 @@ from asr.decoding import DecodingOptions, build_decoder
 from asr.metrics import score
 from asr.model import ASRModel
 from asr.text import CharTokenizer
-from asr.transcribe import model_device, padded_batches
+from asr.transcribe import model_device, pad_edges, pad_samples, padded_batches
 
 
 @dataclass
@@ -28,10 +28,15 @@ class TuningResult:
 
 @torch.inference_mode()
 def compute_emissions(
-    model: ASRModel, utts: Sequence[Utterance], batch_seconds: float = 120.0
+    model: ASRModel,
+    utts: Sequence[Utterance],
+    batch_seconds: float = 120.0,
+    pad_ms: float = 0.0,
 ) -> list[torch.Tensor]:
-    """Per utterance log-probs, shape = (T_i, V), in manifest order."""
-    wavs = [load_audio(u.audio_filepath) for u in utts]
+    """Per utterance log-probs, shape = (T_i, V), in manifest order; ``pad_ms``
+    as DecodingOptions.pad_ms (what transcription with those options reads)."""
+    pad = pad_samples(pad_ms)
+    wavs = [pad_edges(load_audio(u.audio_filepath), pad)[0] for u in utts]
     out: list[torch.Tensor | None] = [None] * len(wavs)
     device = model_device(model)
     for batch, padded, lens in padded_batches(wavs, batch_seconds):

@@ -60,6 +60,12 @@ def main() -> None:
     ap.add_argument("--manifest", type=Path, default=Path("data/an4/dev.jsonl"))
     ap.add_argument("--model", type=Path, action="append", help="repeatable")
     ap.add_argument("--rates", type=int, nargs="+", default=list(RATES))
+    ap.add_argument(
+        "--pad-ms",
+        type=float,
+        default=0.0,
+        help="edge padding (DecodingOptions.pad_ms); 0: each clip as it is",
+    )
     args = ap.parse_args()
     utts = read_manifest(args.manifest)
     refs = [u.text for u in utts]
@@ -68,7 +74,7 @@ def main() -> None:
     print("| model | " + " | ".join(f"recorded at {r} Hz" for r in args.rates) + " |")
     print("|---" * (len(args.rates) + 1) + "|")
     for path in args.model or [default_model_path()]:
-        wers = wer_per_version(path, refs, audio)
+        wers = wer_per_version(path, refs, audio, DecodingOptions(pad_ms=args.pad_ms))
         print(f"| `{path}` | " + " | ".join(f"{w:.2f}%" for w in wers.values()) + " |")
 
 

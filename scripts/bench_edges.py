@@ -9,7 +9,10 @@ Free Spoken Digit Dataset is cut); and with 200 ms of faint noise, 50 dB below
 its loudest frame, added before and after (``EdgePad.add_pauses``). A model that
 has only heard one kind drops or garbles words at the edges of the other; one
 trained with ``augment.edge_trim_prob`` and ``augment.edge_pad_prob`` should not.
-Greedy decoding, or beam search over ``--lexicon``'s words.
+Greedy decoding, or beam search over ``--lexicon``'s words. ``--pad-ms`` adds
+rows decoded with inference-side edge padding (DecodingOptions.pad_ms: clips
+with less pause than that get it topped up); the default 0 decodes each clip as
+it is, whatever the model's own default.
 """
 
 from __future__ import annotations
@@ -56,18 +59,27 @@ def main() -> None:
     ap.add_argument("--manifest", type=Path, default=Path("data/an4/dev.jsonl"))
     ap.add_argument("--model", type=Path, action="append", help="repeatable")
     ap.add_argument("--lexicon", help="beam search over these words (else greedy)")
+    ap.add_argument(
+        "--pad-ms",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="decode with each of these edge paddings (one row each)",
+    )
     args = ap.parse_args()
     utts = read_manifest(args.manifest)
     refs = [u.text for u in utts]
     audio = versions([torch.from_numpy(load_audio(u.audio_filepath)) for u in utts])
-    options = None
-    if args.lexicon:
-        options = DecodingOptions(decoder="beam", lexicon=args.lexicon)
-    print("| model | " + " | ".join(audio) + " |")
-    print("|---" * (len(audio) + 1) + "|")
+    decoder = {"decoder": "beam", "lexicon": args.lexicon} if args.lexicon else {}
+    print("| model | decoded with | " + " | ".join(audio) + " |")
+    print("|---" * (len(audio) + 2) + "|")
     for path in args.model or [default_model_path()]:
-        wers = wer_per_version(path, refs, audio, options)
-        print(f"| `{path}` | " + " | ".join(f"{w:.2f}%" for w in wers.values()) + " |")
+        for pad in args.pad_ms:
+            options = DecodingOptions(**decoder, pad_ms=pad)
+            wers = wer_per_version(path, refs, audio, options)
+            how = f"padding to {pad:g} ms" if pad else "no padding"
+            cells = " | ".join(f"{w:.2f}%" for w in wers.values())
+            print(f"| `{path}` | {how} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Copy a trained checkpoint into the package as the default model (fp16 weights).
 
-    python scripts/bundle_model.py exp/an4/best.pt
+    python scripts/bundle_model.py exp/an4/best.pt --pad-ms 200
 
 Training configuration is dropped from the metadata (paths of this machine);
 everything needed to rebuild and run the model stays.
@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from asr.checkpoint import default_model_path, load_model, save_model
+from asr.decoding import DecodingOptions
 
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -27,8 +28,18 @@ def main() -> None:
         help="normalise each utterance's speech level to this dBFS "
         "(FeatureConfig.level_db) in the bundled model",
     )
+    ap.add_argument(
+        "--pad-ms",
+        type=float,
+        default=None,
+        help="edge padding the model is decoded with unless told otherwise "
+        "(DecodingOptions.pad_ms, stored as metadata 'decoding')",
+    )
     args = ap.parse_args()
     model, tok, meta = load_model(args.checkpoint)
+    if args.pad_ms is not None:
+        DecodingOptions(pad_ms=args.pad_ms)  # checks the value
+        meta["decoding"] = {**meta.get("decoding", {}), "pad_ms": args.pad_ms}
     if args.level_db is not None:
         model.feature_cfg.level_db = args.level_db
         meta["level_db_added_at_bundling"] = args.level_db

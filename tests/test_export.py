@@ -56,6 +56,8 @@ def test_exports_match_the_checkpoint_with_any_batch_and_length(
         exported, tokenizer = load_inference_model(exports[fmt])
         assert isinstance(exported, kind) and tokenizer.symbols == bundled[1].symbols
         assert exported.frame_seconds == model.frame_seconds
+        # the bundled model's own decoding defaults (edge padding) travel along
+        assert exported.decoding_defaults == model.decoding_defaults != {}
         # exported with B = 2, S = 32000: here B = 5, 1, 3 and other lengths
         assert max_difference(model, exported, clips) < TOLERANCE
         assert max_difference(model, exported, clips[:1]) < TOLERANCE
