@@ -46,6 +46,10 @@ class AugmentConfig:
     # also come padded, so tightness stops telling the model which corpus it hears
     edge_pad_prob: float = 0.0
     edge_pad_max_ms: float = 300.0
+    # share of training utterances whose spectrum gets a random smooth tilt of up
+    # to +-eq_max_db (RandomEQ): another microphone, channel or voice's colouring
+    eq_prob: float = 0.0
+    eq_max_db: float = 10.0
 
 
 class SpecAugment(nn.Module):
@@ -177,6 +181,55 @@ class BandLimit:
         back = resample(low, rate, SAMPLE_RATE)[: len(wav)]
         out = np.zeros(len(wav), dtype=np.float32)  # same length as the input
         out[: len(back)] = back
+        return torch.from_numpy(out).to(wav.dtype)
+
+
+class RandomEQ:
+    """Colour a waveform's spectrum with a random smooth gain curve.
+
+    With probability ``prob``, gains drawn uniformly in [-max_db, +max_db] dB at
+    ``ANCHORS`` frequencies spaced evenly on a log scale from LOW_HZ to HIGH_HZ are
+    joined linearly (in dB over log frequency; flat beyond the ends) and applied to
+    the whole clip's spectrum (zero phase). Each speaker of a small corpus comes
+    with one microphone and one voice, so its spectral tilt says who is talking; a
+    model trained with these curves cannot lean on it (FSDD's four speakers differ
+    by up to 10 dB in their low band)."""
+
+    LOW_HZ, HIGH_HZ, ANCHORS = 100.0, 6000.0, 6
+
+    def __init__(self, prob: float, max_db: float = 10.0):
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"EQ probability must be in [0, 1], not {prob}")
+        if not 0.0 <= max_db <= 40.0:
+            raise ValueError(f"EQ gains must be within 0-40 dB, not {max_db}")
+        self.prob, self.max_db = prob, max_db
+
+    @classmethod
+    def from_config(cls, cfg: AugmentConfig) -> RandomEQ | None:
+        """None when eq_prob is 0."""
+        if cfg.eq_prob <= 0.0:
+            return None
+        return cls(cfg.eq_prob, cfg.eq_max_db)
+
+    def curve_db(self, freqs: np.ndarray, gains_db: Sequence[float]) -> np.ndarray:
+        """The gain (dB) at ``freqs`` (Hz) of the curve through ``gains_db`` at the
+        anchor frequencies."""
+        anchors = np.geomspace(self.LOW_HZ, self.HIGH_HZ, self.ANCHORS)
+        where = np.log(np.clip(freqs, self.LOW_HZ, self.HIGH_HZ))
+        return np.interp(where, np.log(anchors), np.asarray(gains_db, dtype=float))
+
+    def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
+        if self.prob == 0.0 or rng.random() >= self.prob or len(wav) < 2:
+            return wav
+        gains = [rng.uniform(-self.max_db, self.max_db) for _ in range(self.ANCHORS)]
+        return self.apply(wav, gains)
+
+    def apply(self, wav: torch.Tensor, gains_db: Sequence[float]) -> torch.Tensor:
+        """``wav`` through the curve with ``gains_db`` at the anchors."""
+        x = wav.numpy().astype(np.float64)
+        freqs = np.fft.rfftfreq(len(x), 1.0 / SAMPLE_RATE)
+        gain = 10 ** (self.curve_db(freqs, gains_db) / 20)
+        out = np.fft.irfft(np.fft.rfft(x) * gain, n=len(x))
         return torch.from_numpy(out).to(wav.dtype)
 
 

@@ -18,7 +18,7 @@ import torch
 import torchaudio
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.augment import AdditiveNoise, BandLimit, EdgePad, EdgeTrim
+from asr.augment import AdditiveNoise, BandLimit, EdgePad, EdgeTrim, RandomEQ
 from asr.text import CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -256,9 +256,9 @@ def _save_index(path: Path, index: _Index) -> None:
 class SpeechDataset(torch.utils.data.Dataset):
     """Item i -> (waveform (S,), token ids (L,), i); unreadable audio -> None.
 
-    Speed perturbation, additive noise and band-limiting (in that order) draw from
-    (seed, epoch, i), so a resumed run sees exactly the same audio whatever the
-    number of workers.
+    Edge trimming and padding, speed perturbation, additive noise, random EQ and
+    band-limiting (in that order) draw from (seed, epoch, i), so a resumed run
+    sees exactly the same audio whatever the number of workers.
     """
 
     def __init__(
@@ -271,6 +271,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         band_limit: BandLimit | None = None,
         edge_trim: EdgeTrim | None = None,
         edge_pad: EdgePad | None = None,
+        eq: RandomEQ | None = None,
     ):
         # a Manifest stays lazy: one line is parsed per item
         self.utts = utts if isinstance(utts, Manifest) else list(utts)
@@ -278,6 +279,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         self.speed_factors = list(speed_factors)
         self.noise, self.band_limit = noise, band_limit
         self.edge_trim, self.edge_pad = edge_trim, edge_pad
+        self.eq = eq
         self.seed, self.epoch = seed, 0
 
     def __len__(self) -> int:
@@ -299,6 +301,8 @@ class SpeechDataset(torch.utils.data.Dataset):
             wav = speed_perturb(wav, rng.choice(self.speed_factors))
         if self.noise is not None:
             wav = self.noise(wav, rng)
+        if self.eq is not None:  # the microphone colours speech and room alike
+            wav = self.eq(wav, rng)
         if self.band_limit is not None:  # last: the channel comes after the room
             wav = self.band_limit(wav, rng)
         return wav, torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long), i

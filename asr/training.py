@@ -20,6 +20,7 @@ from asr.augment import (
     BandLimit,
     EdgePad,
     EdgeTrim,
+    RandomEQ,
     SpecAugment,
 )
 from asr.checkpoint import atomic_save, safe_load, save_model
@@ -101,6 +102,7 @@ class Trainer:
             band_limit=BandLimit.from_config(cfg.augment),
             edge_trim=EdgeTrim.from_config(cfg.augment),
             edge_pad=EdgePad.from_config(cfg.augment),
+            eq=RandomEQ.from_config(cfg.augment),
         )
         self.sampler = DistributedDurationBatchSampler(
             self.train_utts.durations,

@@ -8,7 +8,7 @@ import torch
 
 from asr.alignment import frame_energy_db
 from asr.audio import load_audio
-from asr.augment import AdditiveNoise, BandLimit, EdgePad, EdgeTrim
+from asr.augment import AdditiveNoise, BandLimit, EdgePad, EdgeTrim, RandomEQ
 from tests.conftest import band_energy
 
 
@@ -250,3 +250,54 @@ def test_edge_pad_probability_and_degenerate_input(speech):
     assert EdgePad(1.0)(torch.ones(0), random.Random(0)).numel() == 0
     one = EdgePad(1.0)(speech, random.Random(3))
     assert torch.equal(one, EdgePad(1.0)(speech, random.Random(3)))
+
+
+def tone(freq: float, seconds: float = 1.0) -> torch.Tensor:
+    t = torch.arange(int(seconds * 16000), dtype=torch.float64) / 16000
+    return (0.1 * torch.sin(2 * torch.pi * freq * t)).float()
+
+
+def gain_db(before: torch.Tensor, after: torch.Tensor) -> float:
+    return 20 * torch.log10(after.std() / before.std()).item()
+
+
+def test_random_eq_gives_each_frequency_the_gain_of_its_curve():
+    eq = RandomEQ(1.0, max_db=10.0)
+    gains = [6.0, -6.0, 10.0, -10.0, 0.0, 3.0]  # at 100 ... 6000 Hz, log-spaced
+    anchors = np.geomspace(RandomEQ.LOW_HZ, RandomEQ.HIGH_HZ, RandomEQ.ANCHORS)
+    for f, g in zip(anchors, gains):
+        wav = tone(round(f))  # whole cycles in the clip: no leakage between bins
+        assert gain_db(wav, eq.apply(wav, gains)) == pytest.approx(g, abs=0.3)
+    # between anchors the curve is linear in log frequency; beyond them, flat
+    middle = float(np.sqrt(anchors[0] * anchors[1]))
+    assert eq.curve_db(np.array([middle]), gains)[0] == pytest.approx(0.0, abs=1e-9)
+    assert eq.curve_db(np.array([20.0, 7900.0]), gains).tolist() == [6.0, 3.0]
+
+
+def test_random_eq_draws_within_its_range_and_probability(speech):
+    eq = RandomEQ(1.0, max_db=6.0)
+    out = eq(speech, random.Random(0))
+    assert out.shape == speech.shape and out.dtype == speech.dtype
+    assert not torch.equal(out, speech)
+    assert torch.equal(out, eq(speech, random.Random(0)))  # the rng decides
+    for i in range(20):  # a tone anywhere gets at most +-6 dB
+        wav = tone(random.Random(i).choice([200, 700, 1500, 4000]))
+        assert abs(gain_db(wav, eq(wav, random.Random(i)))) <= 6.0 + 0.3
+    half = RandomEQ(0.5)
+    changed = sum(half(speech, random.Random(i)) is not speech for i in range(200))
+    assert 70 < changed < 130
+    assert RandomEQ(0.0)(speech, random.Random(0)) is speech
+
+
+@pytest.mark.parametrize("prob,max_db", [(-0.1, 10.0), (1.5, 10.0), (0.5, -1.0)])
+def test_bad_eq_settings_are_refused(prob, max_db):
+    with pytest.raises(ValueError):
+        RandomEQ(prob, max_db)
+
+
+def test_random_eq_from_config():
+    from asr.augment import AugmentConfig
+
+    assert RandomEQ.from_config(AugmentConfig()) is None
+    made = RandomEQ.from_config(AugmentConfig(eq_prob=0.5, eq_max_db=8.0))
+    assert (made.prob, made.max_db) == (0.5, 8.0)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -200,6 +201,22 @@ def test_training_with_band_limit_removes_the_high_band(an4_manifest, tmp_path):
 
     assert phone.shape == clean.shape
     assert high(phone) < 1e-4 * high(clean)
+
+
+def test_training_with_random_eq_colours_the_spectrum(an4_manifest, tmp_path):
+    cfg = tiny_config(an4_manifest, tmp_path / "eq", epochs=1, augment=False)
+    cfg.augment.eq_prob, cfg.augment.eq_max_db = 1.0, 12.0
+    coloured = Trainer(cfg).dataset[0][0]
+    plain = Trainer(tiny_config(an4_manifest, tmp_path / "plain", 1, augment=False))
+    clean = plain.dataset[0][0]
+    assert coloured.shape == clean.shape
+    # some band moves by more than 2 dB, none by more than 12 (+ leakage)
+    bands = [(100, 300), (300, 800), (800, 2000), (2000, 5000)]
+    moved = [
+        10 * math.log10(band_energy(coloured, lo, hi) / band_energy(clean, lo, hi))
+        for lo, hi in bands
+    ]
+    assert max(abs(m) for m in moved) > 2.0 and max(abs(m) for m in moved) < 13.0
 
 
 def test_training_with_edge_trim_cuts_the_pauses_around_the_speech(

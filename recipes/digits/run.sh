@@ -25,6 +25,7 @@ an4_data=${AN4_DATA:-data/an4}  # recipes/an4 stage 1 output, for train_an4
 dev_speaker=nicolas
 exp=${EXP:-exp/digits}
 jobs=${JOBS:-2}
+copies=${SYNTH_COPIES:-16}  # synthetic renditions of each of the 50 texts
 while [[ $# -gt 0 && $1 == --* ]]; do
     case $1 in
         --stage) stage=$2; shift 2 ;;
@@ -52,7 +53,7 @@ fi
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $train != train ]; then
     echo "stage 2: synthetic digits and digit strings (resumes; a few minutes)"
     $PY scripts/synthesize.py --texts $data/synth_texts.txt --out "$synth" \
-        --copies 16 --engines espeak:4,flite:2,piper:1,festival:1 --jobs "$jobs"
+        --copies "$copies" --engines espeak:4,flite:2,piper:1,festival:1 --jobs "$jobs"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ $train != train ]; then
