@@ -158,8 +158,10 @@ def _decoding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--pad-ms",
         type=float,
-        help="add this much faint noise before and after every clip before "
-        "decoding (for clips cut tight to the speech; word times are unchanged)",
+        help="top up the pause before and after each clip's speech to this "
+        "many ms with faint noise before decoding (for clips cut tight to the "
+        "speech; word times stay the file's). Default: the model's own (the "
+        "bundled model: 200), else 0",
     )
 
 
