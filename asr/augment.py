@@ -52,6 +52,17 @@ class AugmentConfig:
     eq_max_db: float = 10.0
 
 
+def check_probability(what: str, prob: float) -> None:
+    """ValueError unless ``prob`` is a probability (``what`` names the change)."""
+    if not 0.0 <= prob <= 1.0:
+        raise ValueError(f"{what} probability must be in [0, 1], not {prob}")
+
+
+def happens(prob: float, rng: random.Random) -> bool:
+    """True with probability ``prob``; ``rng`` is drawn from only when prob > 0."""
+    return prob > 0.0 and rng.random() < prob
+
+
 class SpecAugment(nn.Module):
     """Independent frequency and time masks per utterance (Park et al., 2019)."""
 
@@ -103,8 +114,7 @@ class AdditiveNoise:
         snr_db: Sequence[float],
         sources: Sequence[np.ndarray] = (),
     ):
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"noise probability must be in [0, 1], not {prob}")
+        check_probability("noise", prob)
         if len(snr_db) != 2 or snr_db[0] > snr_db[1]:
             raise ValueError(f"noise SNR range must be [low, high] dB, not {snr_db}")
         self.prob, self.snr_db = prob, (float(snr_db[0]), float(snr_db[1]))
@@ -127,7 +137,7 @@ class AdditiveNoise:
         return cls(cfg.noise_prob, cfg.noise_snr_db, sources)
 
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if self.prob == 0.0 or rng.random() >= self.prob or len(wav) == 0:
+        if not happens(self.prob, rng) or len(wav) == 0:
             return wav
         n = len(wav)
         np_rng = np.random.default_rng(rng.getrandbits(64))
@@ -156,8 +166,7 @@ class BandLimit:
     files into gibberish."""
 
     def __init__(self, prob: float, rates: Sequence[int] = (8000,)):
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"band-limit probability must be in [0, 1], not {prob}")
+        check_probability("band-limit", prob)
         bad = [r for r in rates if not MIN_SAMPLE_RATE <= int(r) < SAMPLE_RATE]
         if bad or (prob > 0.0 and not rates):
             raise ValueError(
@@ -174,7 +183,7 @@ class BandLimit:
         return cls(cfg.band_limit_prob, cfg.band_limit_rates)
 
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if self.prob == 0.0 or rng.random() >= self.prob or len(wav) == 0:
+        if not happens(self.prob, rng) or len(wav) == 0:
             return wav
         rate = rng.choice(self.rates)
         low = resample(wav.numpy(), SAMPLE_RATE, rate)
@@ -198,8 +207,7 @@ class RandomEQ:
     LOW_HZ, HIGH_HZ, ANCHORS = 100.0, 6000.0, 6
 
     def __init__(self, prob: float, max_db: float = 10.0):
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"EQ probability must be in [0, 1], not {prob}")
+        check_probability("EQ", prob)
         if not 0.0 <= max_db <= 40.0:
             raise ValueError(f"EQ gains must be within 0-40 dB, not {max_db}")
         self.prob, self.max_db = prob, max_db
@@ -219,7 +227,7 @@ class RandomEQ:
         return np.interp(where, np.log(anchors), np.asarray(gains_db, dtype=float))
 
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if self.prob == 0.0 or rng.random() >= self.prob or len(wav) < 2:
+        if not happens(self.prob, rng) or len(wav) < 2:
             return wav
         gains = [rng.uniform(-self.max_db, self.max_db) for _ in range(self.ANCHORS)]
         return self.apply(wav, gains)
@@ -247,8 +255,7 @@ class _EdgeChange:
 
     def __init__(self, prob: float, max_ms: float):
         what = f"edge-{self.KIND}"
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"{what} probability must be in [0, 1], not {prob}")
+        check_probability(what, prob)
         if max_ms < 0:
             raise ValueError(f"{what} length must be >= 0 ms, not {max_ms}")
         self.prob, self.max_ms = prob, max_ms
@@ -260,9 +267,6 @@ class _EdgeChange:
         if prob <= 0.0:
             return None
         return cls(prob, getattr(cfg, f"edge_{cls.KIND}_max_ms"))
-
-    def applies(self, rng: random.Random) -> bool:
-        return self.prob > 0.0 and rng.random() < self.prob
 
 
 class EdgeTrim(_EdgeChange):
@@ -293,7 +297,7 @@ class EdgeTrim(_EdgeChange):
         return int(loud[0]) * FRAME, min(len(wav), (int(loud[-1]) + 1) * FRAME)
 
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if not self.applies(rng):
+        if not happens(self.prob, rng):
             return wav
         span = self.speech_span(wav)
         if span is None:
@@ -318,7 +322,7 @@ class EdgePad(_EdgeChange):
         super().__init__(prob, max_ms)
 
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if not self.applies(rng) or len(wav) < FRAME:
+        if not happens(self.prob, rng) or len(wav) < FRAME:
             return wav
         below_db = rng.uniform(*self.QUIET_DB)
         longest = self.max_ms / 1000 * SAMPLE_RATE

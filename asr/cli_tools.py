@@ -97,13 +97,11 @@ def cmd_lm_build(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from asr.cli import decoding_options, load_transcriber
+    from asr.cli import load_transcriber
     from asr.tuning import compute_emissions, tune_decoder
 
-    tr = load_transcriber(args)
-    base = dataclasses.replace(
-        decoding_options(args, tr.model.decoding_defaults), decoder="beam"
-    )
+    tr = load_transcriber(args)  # its options: flags over the model's defaults
+    base = dataclasses.replace(tr.options, decoder="beam")
     utts = read_manifest(args.manifest)
     emissions = compute_emissions(tr.model, utts, args.batch_seconds, base.pad_ms)
     result = tune_decoder(

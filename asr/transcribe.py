@@ -7,6 +7,7 @@ memory stays bounded whatever the file length.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,8 +187,7 @@ class Transcriber:
         hyps = self.transcribe_waveforms([w for _, w in pending])
         out = []
         for (offset, wav), hyp in zip(pending, hyps):
-            for w in hyp.words:
-                w.start, w.end = round(w.start + offset, 3), round(w.end + offset, 3)
+            _shift_words(hyp.words, offset, math.inf)
             out.append((offset, offset + len(wav) / SAMPLE_RATE, hyp))
         return out
 
