@@ -113,6 +113,12 @@ def load_model(
     return model.to(device).eval(), tokenizer, meta
 
 
+def stored_half(path: str | Path) -> bool:
+    """Whether the checkpoint at ``path`` stores its weights in float16."""
+    state = safe_load(path).get("state_dict", {})
+    return any(v.dtype == torch.float16 for v in state.values())
+
+
 def average_checkpoints(paths: list[str | Path]) -> dict:
     """One checkpoint whose floating-point weights are the mean of ``paths``'
     (same model config and vocabulary); other entries come from the last one.

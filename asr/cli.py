@@ -1,4 +1,5 @@
-"""The `asr` command: transcribe, evaluate, lm, tune-decoder, stats, info, demo."""
+"""The `asr` command: transcribe, evaluate, and the tools around them (lm,
+tune-decoder, stats, info, average, demo, stream, commands, explain, export, adapt)."""
 
 from __future__ import annotations
 
@@ -105,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     from asr.cli_export import add_export_command
 
     add_export_command(sub)
+    from asr.cli_adapt import add_adapt_command
+
+    add_adapt_command(sub)
     return ap
 
 

@@ -1,4 +1,5 @@
-"""`asr stream` and `asr commands`: live recognition from a microphone or a file."""
+"""`asr stream`, `asr commands` and `asr enrol`: live recognition (or recording
+for enrolment) from a microphone or a file."""
 
 from __future__ import annotations
 
@@ -24,36 +25,61 @@ def add_stream_commands(sub, model_args) -> None:
         model_args(p, compute_flag="--compute-device")  # --device is the microphone
         if name == "commands":
             p.add_argument("--grammar", type=Path, required=True)
-        p.add_argument("--input", type=Path, help="replay this file instead of a mic")
-        p.add_argument(
-            "--speed",
-            type=float,
-            default=1.0,
-            help="replay speed for --input (1: real time, 0: no waiting)",
-        )
-        p.add_argument(
-            "--device",
-            dest="mic_device",
-            default=None,
-            help="audio input device, index or name (see --list-devices); "
-            "default: the system's default input",
-        )
-        p.add_argument("--list-devices", action="store_true")
-        p.add_argument(
-            "--duration", type=float, help="stop after this many seconds of audio"
-        )
+        _source_args(p)
         p.add_argument("--json", action="store_true", help="one JSON object per event")
         p.add_argument("--chunk-ms", type=int, default=240)
         p.add_argument("--right-context-ms", type=int, default=160)
         p.add_argument("--final", choices=["full", "chunked"], default="full")
         # commands are short: end them sooner; dictation keeps pauses inside sentences
-        p.add_argument(
-            "--endpoint-ms",
-            type=int,
-            default=180 if name == "commands" else 300,
-            help="VAD ring buffer deciding the end of speech",
-        )
+        _endpoint_arg(p, 180 if name == "commands" else 300)
         p.set_defaults(func=cmd_stream if name == "stream" else cmd_commands)
+    p = sub.add_parser(
+        "enrol",
+        help="record a speaker saying each word a few times (for asr adapt)",
+    )
+    model_args(p, compute_flag="--compute-device")
+    words = p.add_mutually_exclusive_group(required=True)
+    words.add_argument("--words", nargs="+", help="the words or phrases to say")
+    words.add_argument(
+        "--grammar", type=Path, help="every word of this command grammar"
+    )
+    p.add_argument("--repeats", type=int, default=3, help="times each (default 3)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the clips")
+    p.add_argument("--speaker", default="me", help="speaker name in the manifest")
+    _source_args(p)
+    _endpoint_arg(p, 300)
+    p.set_defaults(func=cmd_enrol, json=False, chunk_ms=240, right_context_ms=160)
+    p.set_defaults(final="full")
+
+
+def _source_args(p) -> None:
+    p.add_argument("--input", type=Path, help="replay this file instead of a mic")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="replay speed for --input (1: real time, 0: no waiting)",
+    )
+    p.add_argument(
+        "--device",
+        dest="mic_device",
+        default=None,
+        help="audio input device, index or name (see --list-devices); "
+        "default: the system's default input",
+    )
+    p.add_argument("--list-devices", action="store_true")
+    p.add_argument(
+        "--duration", type=float, help="stop after this many seconds of audio"
+    )
+
+
+def _endpoint_arg(p, default_ms: int) -> None:
+    p.add_argument(
+        "--endpoint-ms",
+        type=int,
+        default=default_ms,
+        help="VAD ring buffer deciding the end of speech",
+    )
 
 
 def audio_source(args) -> Iterator[tuple[np.ndarray, int]]:
@@ -115,12 +141,15 @@ def make_recognizer(args, model, tokenizer) -> StreamingRecognizer:
     return StreamingRecognizer(model, tokenizer, cfg)
 
 
-def run_events(rec: StreamingRecognizer, args, on_event) -> int:
-    """Feed the source to the recognizer; Ctrl-C ends cleanly after a flush."""
+def run_events(rec: StreamingRecognizer, args, on_event, done=None) -> int:
+    """Feed the source to the recognizer until it ends or ``done()`` is true;
+    Ctrl-C ends cleanly after a flush."""
     try:
         for block, rate in audio_source(args):
             for event in rec.feed(block, rate):
                 on_event(event)
+            if done is not None and done():
+                break
     except KeyboardInterrupt:
         pass
     for event in rec.flush():
@@ -204,3 +233,56 @@ def cmd_commands(args) -> int:
         m.command.action.execute(m.slots, args.json)
 
     return run_events(rec, args, on_event)
+
+
+def cmd_enrol(args) -> int:
+    """Prompt each word ``--repeats`` times; every utterance the endpointer cuts
+    is saved as the word prompted, with a manifest for ``asr adapt``."""
+    if args.list_devices:
+        return _list_devices()
+    import soundfile as sf
+
+    from asr.audio import SAMPLE_RATE
+    from asr.cli import load_transcriber
+    from asr.commands import Grammar
+    from asr.data import Utterance, write_manifest
+
+    words = args.words or Grammar.load(args.grammar).words()
+    prompts = [w for _ in range(args.repeats) for w in words]
+    tr = load_transcriber(args, DecodingOptions())
+    rec = make_recognizer(args, tr.model, tr.tokenizer)
+    args.out.mkdir(parents=True, exist_ok=True)
+    utts: list[Utterance] = []
+
+    def prompt() -> None:
+        if len(utts) < len(prompts):
+            print(
+                f"say: {prompts[len(utts)]}  ({len(utts) + 1}/{len(prompts)})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def on_event(event: Event) -> None:
+        if event.type != "final" or len(utts) == len(prompts):
+            return
+        word = prompts[len(utts)]
+        path = args.out / f"{len(utts):03d}_{word.replace(' ', '_')}.wav"
+        sf.write(path, rec.encoder.wav, SAMPLE_RATE, subtype="PCM_16")
+        utts.append(
+            Utterance(path.name, len(rec.encoder.wav) / SAMPLE_RATE, word, args.speaker)
+        )
+        print(
+            f"  saved {path.name} (the model heard {event.text!r})",
+            file=sys.stderr,
+            flush=True,
+        )
+        prompt()
+
+    prompt()
+    run_events(rec, args, on_event, done=lambda: len(utts) == len(prompts))
+    manifest = args.out / "enrol.jsonl"
+    write_manifest(manifest, utts)
+    print(f"{manifest}: {len(utts)} of {len(prompts)} clips")
+    if utts:
+        print(f"next: asr adapt {manifest} --output {args.out / 'adapted.pt'}")
+    return 0 if len(utts) == len(prompts) else 1

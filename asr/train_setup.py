@@ -91,6 +91,35 @@ def oom_message(batch) -> str:
     )
 
 
+def ctc_loss_sum(
+    model: ASRModel,
+    log_probs: torch.Tensor,
+    out_lens: torch.Tensor,
+    inter: torch.Tensor | None,
+    targets: torch.Tensor,
+    target_lens: torch.Tensor,
+) -> torch.Tensor:
+    """The training loss summed over the batch (a 0-dim tensor): CTC of the last
+    layer, mixed with the intermediate layer's by ``model.cfg.inter_ctc_weight``
+    when ``inter`` is given. log_probs, inter: (B, T', V); targets (B, L)."""
+
+    def ctc(lp: torch.Tensor) -> torch.Tensor:
+        return nn.functional.ctc_loss(
+            lp.float().transpose(0, 1),
+            targets,
+            out_lens,
+            target_lens,
+            blank=0,
+            reduction="sum",
+            zero_infinity=True,
+        )
+
+    if inter is None:
+        return ctc(log_probs)
+    w = model.cfg.inter_ctc_weight
+    return (1 - w) * ctc(log_probs) + w * ctc(inter)
+
+
 class TrainForward(nn.Module):
     """The training forward as one module call, so that DDP sees all of it:
     waveforms (B, S) -> features -> [SpecAugment] -> log-probs (B, T', V), lens,

@@ -52,6 +52,7 @@ from asr.text import CharTokenizer
 from asr.train_setup import (
     TrainForward,
     amp_dtype,
+    ctc_loss_sum,
     init_from_checkpoint,
     is_oom,
     lr_lambda,
@@ -366,22 +367,9 @@ class Trainer:
             log_probs, out_lens, inter = self.net(
                 batch.wavs, batch.wav_lens, use_specaug
             )
-
-        def ctc(lp: torch.Tensor) -> torch.Tensor:
-            return torch.nn.functional.ctc_loss(
-                lp.float().transpose(0, 1),
-                batch.targets,
-                out_lens,
-                batch.target_lens,
-                blank=0,
-                reduction="sum",
-                zero_infinity=True,
-            )
-
-        if inter is None:
-            return ctc(log_probs)
-        w = self.model.cfg.inter_ctc_weight
-        return (1 - w) * ctc(log_probs) + w * ctc(inter)
+        return ctc_loss_sum(
+            self.model, log_probs, out_lens, inter, batch.targets, batch.target_lens
+        )
 
     def _distributed_step(self, batch, use_specaug: bool) -> float:
         """All ranks agree before backward, in one all-reduce: on the global batch

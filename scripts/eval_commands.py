@@ -6,6 +6,13 @@ is one of the grammar's phrases counts as correct when exactly that phrase fires
 wrong when another fires, missed when nothing does; any other utterance counts as
 a false accept when something fires.
 
+With ``--stream`` the manifest's clips are instead played one after another, with
+1 s of quiet-room noise between them, through what `asr commands` runs on a
+microphone (webrtcvad endpointer, ring buffer of 180 ms, the final re-decode of
+each utterance, the matcher). A command fired during a clip (start to end + 0.5
+s) counts for that clip; a clip with two fired counts as wrong unless all are
+right.
+
     python scripts/eval_commands.py data/commands/synth_dev.jsonl \
         --model exp/commands/best.pt --grammar examples/commands.yaml
 """
@@ -17,6 +24,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,16 +33,22 @@ from asr.audio import load_audio  # noqa: E402
 from asr.checkpoint import default_model_path, load_model  # noqa: E402
 from asr.commands import CommandMatcher, Grammar  # noqa: E402
 from asr.data import read_manifest  # noqa: E402
-from asr.transcribe import padded_batches  # noqa: E402
+from asr.transcribe import pad_edges, pad_samples, padded_batches  # noqa: E402
 
 OUTCOMES = ("correct", "wrong", "missed", "false_accept", "rejected")
 
 
-def evaluate(model, tokenizer, grammar: Grammar, utts) -> dict[str, dict[str, int]]:
-    """Per reference text (other speech pooled as '<other>'): outcome -> count."""
+def evaluate(
+    model, tokenizer, grammar: Grammar, utts, pad_ms: float = 0.0
+) -> dict[str, dict[str, int]]:
+    """Per reference text (other speech pooled as '<other>'): outcome -> count.
+    ``pad_ms``: clips with shorter pauses around their speech are topped up first
+    (as transcription does; the endpointer's pre- and post-roll give a live
+    microphone's utterances such pauses)."""
     matcher = CommandMatcher(grammar, tokenizer)
     phrases = {text for _, text, _ in matcher.candidates}
-    wavs = [load_audio(u.audio_filepath) for u in utts]
+    pad = pad_samples(pad_ms)
+    wavs = [pad_edges(load_audio(u.audio_filepath), pad)[0] for u in utts]
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     model.eval()
     for batch, padded, lens in padded_batches(wavs, 120.0):
@@ -54,6 +68,52 @@ def evaluate(model, tokenizer, grammar: Grammar, utts) -> dict[str, dict[str, in
                 counts[ref][outcome] += 1
             else:
                 counts["<other>"]["rejected" if fired is None else "false_accept"] += 1
+    return dict(counts)
+
+
+PAUSE_SECONDS = 1.0  # between clips in --stream mode
+LATE_SECONDS = 0.5  # a command fired this long after a clip ends is still its
+
+
+def evaluate_stream(
+    model, tokenizer, grammar: Grammar, utts
+) -> dict[str, dict[str, int]]:
+    """As ``evaluate``, through the streaming recognizer (``--stream``)."""
+    from asr.streaming import StreamingConfig, StreamingRecognizer
+
+    matcher = CommandMatcher(grammar, tokenizer)
+    phrases = {text for _, text, _ in matcher.candidates}
+    rec = StreamingRecognizer(model, tokenizer, StreamingConfig(padding_ms=180))
+    rng = np.random.default_rng(0)
+    spans, fired, t = [], [], 0.0
+    for u in [*utts, None]:  # a last pause lets the final utterance end
+        pause = (3e-4 * rng.standard_normal(int(PAUSE_SECONDS * 16000))).astype(
+            np.float32
+        )
+        wav = (
+            pause
+            if u is None
+            else np.concatenate([pause, load_audio(u.audio_filepath)])
+        )
+        if u is not None:
+            spans.append((t + PAUSE_SECONDS, t + len(wav) / 16000))
+        t += len(wav) / 16000
+        for event in rec.feed(wav):
+            if event.type == "final":
+                m = matcher.match(rec.last_log_probs)
+                if m is not None:
+                    fired.append((event.start, event.end, m.text))
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
+    for u, (start, end) in zip(utts, spans):
+        texts = [x for s, e, x in fired if s < end + LATE_SECONDS and e > start]
+        ref = u.text
+        if ref in phrases:
+            outcome = (
+                "missed" if not texts else "correct" if set(texts) == {ref} else "wrong"
+            )
+            counts[ref][outcome] += 1
+        else:
+            counts["<other>"]["rejected" if not texts else "false_accept"] += 1
     return dict(counts)
 
 
@@ -91,13 +151,28 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=Path(__file__).parents[1] / "examples/commands.yaml",
     )
+    ap.add_argument(
+        "--pad-ms",
+        type=float,
+        default=0.0,
+        help="top up each clip's pauses to this many ms first (default 0: as is)",
+    )
+    ap.add_argument(
+        "--stream",
+        action="store_true",
+        help="play the clips through the streaming path of `asr commands`",
+    )
     args = ap.parse_args(argv)
     model, tokenizer, _ = load_model(args.model or default_model_path())
     grammar = Grammar.load(args.grammar)
     for manifest in args.manifests:
         utts = read_manifest(manifest)
         print(f"\n### {manifest} ({len(utts)} utterances)\n")
-        print(format_table(evaluate(model, tokenizer, grammar, utts)))
+        if args.stream:
+            counts = evaluate_stream(model, tokenizer, grammar, utts)
+        else:
+            counts = evaluate(model, tokenizer, grammar, utts, args.pad_ms)
+        print(format_table(counts))
     return 0
 
 

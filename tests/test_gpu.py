@@ -78,3 +78,21 @@ def test_cuda_transcripts_match_cpu():
     cuda_model = load_model(default_model_path(), device="cuda")[0]
     cuda = [t.text for t in Transcriber(cuda_model, tokenizer).transcribe_files(paths)]
     assert cuda == cpu
+
+
+def test_adaptation_runs_on_cuda_and_lowers_the_loss_as_on_cpu():
+    from asr.adapt import AdaptConfig, adapt
+    from asr.data import Utterance
+
+    utts = [Utterance(str(p), 1.0, text, "an4") for p, text in clip_rows()]
+    cfg = AdaptConfig(steps=8, specaug=False, speed_factors=(1.0,))
+    losses = {}
+    for device in ("cpu", "cuda"):
+        model, tokenizer, _ = load_model(default_model_path(), device=device)
+        for m in model.modules():  # the same loss on both: no random masks
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        losses[device] = adapt(model, tokenizer, utts, cfg).losses
+        assert next(model.parameters()).device.type == device and not model.training
+    assert losses["cuda"][-1] < losses["cuda"][0]
+    assert losses["cuda"][0] == pytest.approx(losses["cpu"][0], rel=1e-3)

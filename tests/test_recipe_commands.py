@@ -7,7 +7,7 @@ import pytest
 from asr.checkpoint import default_model_path, load_model
 from asr.commands import Grammar
 from asr.data import Utterance, read_manifest, write_manifest
-from scripts.eval_commands import evaluate, format_table
+from scripts.eval_commands import evaluate, evaluate_stream, format_table
 from tests.conftest import ROOT, clip_rows, load_recipe_prepare, run_recipe
 
 prepare = load_recipe_prepare("commands")
@@ -86,6 +86,41 @@ def test_eval_commands_scores_what_the_grammar_fires():
     table = format_table(counts)
     assert "| stop | 1 | 1 | 0 | 0 | 0 |" in table
     assert "fired right: 1 (100.0%)" in table
+
+
+def test_eval_commands_stream_plays_the_clips_through_the_endpointer():
+    model, tokenizer, _ = load_model(default_model_path())
+    grammar = Grammar.load(ROOT / "examples" / "commands.yaml")
+    utts = [Utterance(str(path), 1.0, text) for path, text in clip_rows()]
+    stop = [u for u in utts if u.text == "stop"]
+    others = [u for u in utts if u.text != "stop"][:2]
+    # the command between two sentences: it fires, and for its own clip only
+    counts = evaluate_stream(model, tokenizer, grammar, [others[0], *stop, others[1]])
+    assert counts["stop"]["correct"] == 1
+    assert counts["<other>"] == {**dict.fromkeys(counts["<other>"], 0), "rejected": 2}
+    stop[0].text = "go"
+    assert evaluate_stream(model, tokenizer, grammar, stop)["go"]["wrong"] == 1
+
+
+def test_eval_commands_pads_the_clips_when_asked(monkeypatch):
+    import scripts.eval_commands as ec
+    from asr.transcribe import pad_edges
+
+    seen = []
+
+    def spy(wav, pad):
+        out = pad_edges(wav, pad)
+        seen.append((pad, len(out[0]) - len(wav)))
+        return out
+
+    monkeypatch.setattr(ec, "pad_edges", spy)
+    model, tokenizer, _ = load_model(default_model_path())
+    grammar = Grammar.load(ROOT / "examples" / "commands.yaml")
+    utts = [Utterance(str(p), 1.0, text) for p, text in clip_rows() if text == "stop"]
+    assert evaluate(model, tokenizer, grammar, utts)["stop"]["correct"] == 1
+    assert evaluate(model, tokenizer, grammar, utts, pad_ms=900)["stop"]["correct"] == 1
+    # AN4's "stop" has less than 900 ms of pause on some side: that side grows
+    assert seen[0] == (0, 0) and seen[1][0] == 14400 and seen[1][1] > 0
 
 
 def test_run_sh_overrides_reach_stage_5_without_undoing_its_epochs(tmp_path):
