@@ -46,9 +46,15 @@ def cmd_adapt(args) -> int:
     from asr.adapt import adapt
     from asr.checkpoint import default_model_path, load_model, save_model, stored_half
     from asr.data import read_manifest
+    from asr.export import is_export
     from asr.train_setup import pick_device
 
     source = args.model or default_model_path()
+    if is_export(Path(source)):
+        raise ValueError(
+            f"{source} is an exported model (inference only): adapt its .pt "
+            "checkpoint, then export the result"
+        )
     utts = read_manifest(args.manifest)
     model, tokenizer, meta = load_model(source, pick_device(args.device))
     cfg = AdaptConfig(steps=args.steps, lr=args.lr, anchor=args.anchor, seed=args.seed)

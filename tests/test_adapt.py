@@ -114,6 +114,17 @@ def test_cli_writes_a_loadable_checkpoint_that_records_the_adaptation(tmp_path):
     assert len(load_model(tmp_path / "2.pt")[2]["adaptation"]) == 2
 
 
+def test_cli_refuses_an_exported_model(tmp_path, capsys):
+    from asr.export import export_model
+
+    model, tok = tiny_model(["three seven"])
+    export_model(model, tok, tmp_path / "m.ts", "torchscript")
+    write_manifest(tmp_path / "me.jsonl", digit_clips())
+    args = ["adapt", str(tmp_path / "me.jsonl"), "--model", str(tmp_path / "m.ts")]
+    assert main([*args, "--output", str(tmp_path / "o.pt")]) == 2
+    assert "exported model" in capsys.readouterr().err
+
+
 def test_cli_refuses_words_the_model_cannot_spell(tmp_path, capsys):
     model, tok = tiny_model(["three"])  # no 'v' or 'n'
     save_model(tmp_path / "m.pt", model, tok)

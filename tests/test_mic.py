@@ -341,6 +341,27 @@ def test_microphone_streaming_end_to_end(tmp_path: Path, portaudio: None) -> Non
     assert any(e["type"] == "partial" for e in events)
 
 
+def test_enrol_records_the_prompted_words_from_the_microphone(
+    tmp_path: Path, portaudio: None
+) -> None:
+    stop = load_audio(CLIP.parent / "an238-mrjc2-b.sph")  # "stop"
+    wav = np.concatenate([quiet(0.6), stop, quiet(1.0, 1), stop, quiet(1.0, 2)])
+    env = device_env(tmp_path, wav, 16000)
+    out = tmp_path / "me"
+    proc = subprocess.run(
+        [sys.executable, "-m", "asr", "enrol", "--words", "stop", "--repeats", "2",
+         "--out", str(out), "--device", "asr_file", "--duration", "5"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "say: stop  (2/2)" in proc.stderr
+    lines = (out / "enrol.jsonl").read_text().splitlines()
+    assert [json.loads(x)["text"] for x in lines] == ["stop", "stop"]
+    for x in lines:  # each clip holds the word, not the pause before or after
+        saved = load_audio(out / json.loads(x)["audio_filepath"])
+        assert len(stop) * 0.5 < len(saved) < len(stop) + 16000
+
+
 def test_list_devices_cli_shows_the_file_device(
     tmp_path: Path, portaudio: None
 ) -> None:
