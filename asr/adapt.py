@@ -2,7 +2,7 @@
 of one voice, so that it learns how that speaker says the words.
 
 Models trained on a handful of speakers confuse the words of a new one in ways no
-decoder can repair (a held-out FSDD speaker's *three* heard as *eight* 40 times
+decoder can repair (a held-out FSDD speaker's *three* heard as *eight* 42 times
 of 50). A few labelled clips of that speaker fix most of it: the whole model is
 fine-tuned on them for a fixed number of steps, each clip at a random speed, with
 a pull back towards the starting weights so that it keeps what it knew.
