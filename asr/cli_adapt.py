@@ -3,6 +3,7 @@ asr/adapt.py); the result is a checkpoint like any other."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from asr.adapt import AdaptConfig
@@ -58,7 +59,15 @@ def cmd_adapt(args) -> int:
     utts = read_manifest(args.manifest)
     model, tokenizer, meta = load_model(source, pick_device(args.device))
     cfg = AdaptConfig(steps=args.steps, lr=args.lr, anchor=args.anchor, seed=args.seed)
-    result = adapt(model, tokenizer, utts, cfg)  # ValueError: main says why
+    from tqdm import tqdm
+
+    with tqdm(total=cfg.steps, unit="step", disable=None, file=sys.stderr) as bar:
+
+        def on_step(step: int, loss: float) -> None:
+            bar.set_postfix(loss=f"{loss:.2f}", refresh=False)
+            bar.update()
+
+        result = adapt(model, tokenizer, utts, cfg, on_step)  # ValueError -> main
     meta = dict(meta)
     meta["adaptation"] = [
         *meta.get("adaptation", []),
