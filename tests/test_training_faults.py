@@ -103,6 +103,8 @@ def weights(path: Path) -> dict:
 
 
 def interrupted_then_resumed(manifest, out_dir: Path, sig: int, after: float):
+    """Start a 4-epoch run, send ``sig`` ``after`` (a fraction) of an epoch into
+    its third epoch, check the state on disk, resume; the saved progress."""
     proc = subprocess.Popen(
         train_command(manifest, out_dir, False),
         cwd=ROOT,
@@ -110,10 +112,22 @@ def interrupted_then_resumed(manifest, out_dir: Path, sig: int, after: float):
         stderr=subprocess.PIPE,
     )
     state = out_dir / "last.state.pt"
+
+    def saved_at() -> int | None:  # the state is rewritten at every epoch's end
+        try:
+            return state.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
     deadline = time.monotonic() + 120
-    while not state.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(after)  # somewhere inside a later epoch
+    while saved_at() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first, t0 = saved_at(), time.monotonic()
+    while saved_at() == first and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # ``after`` of an epoch into the third of four, however fast the machine is (a
+    # fixed delay let an idle machine finish all four first)
+    time.sleep(after * (time.monotonic() - t0))
     proc.send_signal(sig)
     proc.wait(timeout=60)
     assert proc.returncode != 0  # it did not finish on its own
@@ -156,7 +170,7 @@ def straight_run(tmp_path_factory):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_a_killed_run_resumes_to_the_same_weights(straight_run, tmp_path, sig):
     manifest, expected = straight_run
-    progress = interrupted_then_resumed(manifest, tmp_path / "run", sig, after=1.0)
+    progress = interrupted_then_resumed(manifest, tmp_path / "run", sig, after=0.5)
     if sig == signal.SIGTERM:  # saved where it stopped, often inside an epoch
         assert progress["global_step"] > 10 * progress["epoch"] - 1
     got = weights(tmp_path / "run" / "last.pt")
