@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.audio import SAMPLE_RATE, AudioError
 from asr.augment import AugmentConfig, SpecAugment
-from asr.data import Utterance, speed_perturb
+from asr.data import Utterance, collate, speed_perturb
 from asr.model import ASRModel
 from asr.text import CharTokenizer
-from asr.train_setup import ctc_loss_sum
-from asr.transcribe import pad_edges, pad_samples
+from asr.train_setup import TrainForward, ctc_loss_sum
+from asr.transcribe import load_padded
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,10 @@ def check_texts(utts: Sequence[Utterance], tokenizer: CharTokenizer) -> None:
 def load_clips(utts: Sequence[Utterance], pad_ms: float) -> list[np.ndarray]:
     """The clips as the model reads them at inference: edge-padded to ``pad_ms``
     (the model's own default) where their pauses are shorter."""
-    pad = pad_samples(pad_ms)
-    wavs = []
-    for u in utts:
-        try:
-            wavs.append(pad_edges(load_audio(u.audio_filepath), pad)[0])
-        except AudioError as err:
-            raise ValueError(f"cannot adapt on unreadable audio: {err}") from None
-    return wavs
+    try:
+        return [load_padded(u.audio_filepath, pad_ms) for u in utts]
+    except AudioError as err:
+        raise ValueError(f"cannot adapt on unreadable audio: {err}") from None
 
 
 def step_batches(n: int, batch_size: int, steps: int, rng: random.Random):
@@ -126,10 +122,10 @@ def adapt(
     wavs = load_clips(utts, model.decoding_defaults.get("pad_ms", 0.0))
     targets = [torch.tensor(tokenizer.encode(u.text)) for u in utts]
     device = next(model.parameters()).device
-    start = [p.detach().clone() for p in model.parameters()]
+    start = [p.detach().clone() for p in model.parameters()] if cfg.anchor else []
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    specaug = SpecAugment(AugmentConfig()) if cfg.specaug else None
-    rng = random.Random(cfg.seed)
+    net = TrainForward(model, SpecAugment(AugmentConfig()))
+    rng, speeds = random.Random(cfg.seed), cfg.speed_factors
     torch.manual_seed(cfg.seed)  # dropout and SpecAugment masks
     # subnormal floats in the first steps' gradients and Adam moments made each
     # step 80x slower on x86 CPUs (1.6 s instead of 0.02 s for a small model);
@@ -141,11 +137,19 @@ def adapt(
         for step, idx in enumerate(
             step_batches(len(wavs), cfg.batch_size, cfg.steps, rng)
         ):
-            clips = [
-                speed_perturb(torch.from_numpy(wavs[i]), rng.choice(cfg.speed_factors))
+            items = [
+                (
+                    speed_perturb(torch.from_numpy(wavs[i]), rng.choice(speeds)),
+                    targets[i],
+                    i,
+                )
                 for i in idx
             ]
-            loss = _batch_loss(model, clips, [targets[i] for i in idx], specaug, device)
+            batch = collate(items).to(device)
+            log_probs, out_lens, inter = net(batch.wavs, batch.wav_lens, cfg.specaug)
+            loss = ctc_loss_sum(
+                model, log_probs, out_lens, inter, batch.targets, batch.target_lens
+            ) / len(idx)
             losses.append(loss.item())
             if cfg.anchor:
                 loss = loss + cfg.anchor * sum(
@@ -166,25 +170,3 @@ def adapt(
         speakers=sorted({u.speaker for u in utts if u.speaker}),
         wall_seconds=time.perf_counter() - t0,
     )
-
-
-def _batch_loss(
-    model: ASRModel,
-    clips: list[torch.Tensor],
-    targets: list[torch.Tensor],
-    specaug: SpecAugment | None,
-    device: torch.device,
-) -> torch.Tensor:
-    """Mean training loss per clip of one batch."""
-    wav_lens = torch.tensor([len(c) for c in clips])
-    wavs = torch.nn.utils.rnn.pad_sequence(clips, batch_first=True)
-    feats, feat_lens = model.frontend(wavs.to(device), wav_lens.to(device))
-    if specaug is not None:
-        feats = specaug(feats)
-    log_probs, out_lens, inter = model.forward_train(feats, feat_lens)
-    padded = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True)
-    target_lens = torch.tensor([len(t) for t in targets])
-    total = ctc_loss_sum(
-        model, log_probs, out_lens, inter, padded.to(device), target_lens.to(device)
-    )
-    return total / len(clips)

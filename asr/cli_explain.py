@@ -20,16 +20,15 @@ def add_explain_command(sub, model_args, decoding_args) -> None:
 
 
 def cmd_explain(args) -> int:
-    from asr.audio import load_audio
     from asr.checkpoint import default_model_path, load_model
     from asr.cli import decoding_options
     from asr.explain import explain_waveform, plot_explanation
-    from asr.transcribe import pad_edges, pad_samples
+    from asr.transcribe import load_padded
 
     model, tokenizer, _ = load_model(args.model or default_model_path())
     options = decoding_options(args, model.decoding_defaults)
     # the figure shows what the model reads: with edge padding, the padded clip
-    wav, _ = pad_edges(load_audio(args.input), pad_samples(options.pad_ms))
+    wav = load_padded(args.input, options.pad_ms)
     ex = explain_waveform(model, tokenizer, wav, options, name=Path(args.input).name)
     path = plot_explanation(ex, args.output)
     words = " ".join(

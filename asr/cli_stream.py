@@ -15,6 +15,11 @@ import torch
 from asr.decoding import DecodingOptions
 from asr.streaming import Event, StreamingConfig, StreamingRecognizer
 
+CHUNK_MS, RIGHT_CONTEXT_MS = 240, 160  # latency-controlled BiLSTM defaults
+# VAD ring deciding the end of speech: commands are short, so they end sooner;
+# dictation keeps the pauses inside sentences
+COMMANDS_ENDPOINT_MS, STREAM_ENDPOINT_MS = 180, 300
+
 
 def add_stream_commands(sub, model_args) -> None:
     for name, help_text in (
@@ -27,11 +32,11 @@ def add_stream_commands(sub, model_args) -> None:
             p.add_argument("--grammar", type=Path, required=True)
         _source_args(p)
         p.add_argument("--json", action="store_true", help="one JSON object per event")
-        p.add_argument("--chunk-ms", type=int, default=240)
-        p.add_argument("--right-context-ms", type=int, default=160)
+        p.add_argument("--chunk-ms", type=int, default=CHUNK_MS)
+        p.add_argument("--right-context-ms", type=int, default=RIGHT_CONTEXT_MS)
         p.add_argument("--final", choices=["full", "chunked"], default="full")
-        # commands are short: end them sooner; dictation keeps pauses inside sentences
-        _endpoint_arg(p, 180 if name == "commands" else 300)
+        ring = COMMANDS_ENDPOINT_MS if name == "commands" else STREAM_ENDPOINT_MS
+        _endpoint_arg(p, ring)
         p.set_defaults(func=cmd_stream if name == "stream" else cmd_commands)
     p = sub.add_parser(
         "enrol",
@@ -47,9 +52,14 @@ def add_stream_commands(sub, model_args) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder for the clips")
     p.add_argument("--speaker", default="me", help="speaker name in the manifest")
     _source_args(p)
-    _endpoint_arg(p, 300)
-    p.set_defaults(func=cmd_enrol, json=False, chunk_ms=240, right_context_ms=160)
-    p.set_defaults(final="full")
+    _endpoint_arg(p, STREAM_ENDPOINT_MS)
+    p.set_defaults(
+        func=cmd_enrol,
+        json=False,
+        chunk_ms=CHUNK_MS,
+        right_context_ms=RIGHT_CONTEXT_MS,
+        final="full",
+    )
 
 
 def _source_args(p) -> None:

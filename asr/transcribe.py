@@ -221,6 +221,12 @@ def pad_edges(wav: np.ndarray, pad: int) -> tuple[np.ndarray, int]:
     return out.numpy(), before
 
 
+def load_padded(path: str | Path, pad_ms: float) -> np.ndarray:
+    """A file's 16 kHz audio as a model decoding with ``pad_ms`` reads it
+    (``pad_edges``; the original length is lost: for scoring, not word times)."""
+    return pad_edges(load_audio(path), pad_samples(pad_ms))[0]
+
+
 def _shift_words(words: list[WordTiming], by: float, duration: float) -> None:
     """Move word times by ``by`` seconds, kept within [0, duration]."""
     for w in words:

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from asr.audio import load_audio
 from asr.data import Utterance
 from asr.decoding import DecodingOptions, build_decoder
 from asr.metrics import score
 from asr.model import ASRModel
 from asr.text import CharTokenizer
-from asr.transcribe import model_device, pad_edges, pad_samples, padded_batches
+from asr.transcribe import load_padded, model_device, padded_batches
 
 
 @dataclass
@@ -35,8 +34,7 @@ def compute_emissions(
 ) -> list[torch.Tensor]:
     """Per utterance log-probs, shape = (T_i, V), in manifest order; ``pad_ms``
     as DecodingOptions.pad_ms (what transcription with those options reads)."""
-    pad = pad_samples(pad_ms)
-    wavs = [pad_edges(load_audio(u.audio_filepath), pad)[0] for u in utts]
+    wavs = [load_padded(u.audio_filepath, pad_ms) for u in utts]
     out: list[torch.Tensor | None] = [None] * len(wavs)
     device = model_device(model)
     for batch, padded, lens in padded_batches(wavs, batch_seconds):

@@ -33,7 +33,7 @@ from asr.audio import load_audio  # noqa: E402
 from asr.checkpoint import default_model_path, load_model  # noqa: E402
 from asr.commands import CommandMatcher, Grammar  # noqa: E402
 from asr.data import read_manifest  # noqa: E402
-from asr.transcribe import pad_edges, pad_samples, padded_batches  # noqa: E402
+from asr.transcribe import load_padded, padded_batches  # noqa: E402
 
 OUTCOMES = ("correct", "wrong", "missed", "false_accept", "rejected")
 
@@ -47,28 +47,28 @@ def evaluate(
     microphone's utterances such pauses)."""
     matcher = CommandMatcher(grammar, tokenizer)
     phrases = {text for _, text, _ in matcher.candidates}
-    pad = pad_samples(pad_ms)
-    wavs = [pad_edges(load_audio(u.audio_filepath), pad)[0] for u in utts]
+    wavs = [load_padded(u.audio_filepath, pad_ms) for u in utts]
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     model.eval()
     for batch, padded, lens in padded_batches(wavs, 120.0):
         with torch.inference_mode():
             log_probs, out_lens = model(padded, lens)
         for i, lp, n in zip(batch, log_probs, out_lens.tolist()):
-            ref = utts[i].text
             fired = matcher.match(lp[:n])
-            if ref in phrases:
-                outcome = (
-                    "missed"
-                    if fired is None
-                    else "correct"
-                    if fired.text == ref
-                    else "wrong"
-                )
-                counts[ref][outcome] += 1
-            else:
-                counts["<other>"]["rejected" if fired is None else "false_accept"] += 1
+            tally(counts, phrases, utts[i].text, [] if fired is None else [fired.text])
     return dict(counts)
+
+
+def tally(counts, phrases: set[str], ref: str, fired: list[str]) -> None:
+    """Count one utterance's outcome: ``fired``, the texts of the commands that
+    fired for it, against its reference (correct only if all of them are it)."""
+    if ref in phrases:
+        outcome = (
+            "missed" if not fired else "correct" if set(fired) == {ref} else "wrong"
+        )
+        counts[ref][outcome] += 1
+    else:
+        counts["<other>"]["rejected" if not fired else "false_accept"] += 1
 
 
 PAUSE_SECONDS = 1.0  # between clips in --stream mode
@@ -79,26 +79,24 @@ def evaluate_stream(
     model, tokenizer, grammar: Grammar, utts
 ) -> dict[str, dict[str, int]]:
     """As ``evaluate``, through the streaming recognizer (``--stream``)."""
+    from asr.cli_stream import COMMANDS_ENDPOINT_MS
     from asr.streaming import StreamingConfig, StreamingRecognizer
 
     matcher = CommandMatcher(grammar, tokenizer)
     phrases = {text for _, text, _ in matcher.candidates}
-    rec = StreamingRecognizer(model, tokenizer, StreamingConfig(padding_ms=180))
+    cfg = StreamingConfig(padding_ms=COMMANDS_ENDPOINT_MS)
+    rec = StreamingRecognizer(model, tokenizer, cfg)
     rng = np.random.default_rng(0)
     spans, fired, t = [], [], 0.0
     for u in [*utts, None]:  # a last pause lets the final utterance end
-        pause = (3e-4 * rng.standard_normal(int(PAUSE_SECONDS * 16000))).astype(
-            np.float32
-        )
-        wav = (
-            pause
-            if u is None
-            else np.concatenate([pause, load_audio(u.audio_filepath)])
-        )
+        noise = 3e-4 * rng.standard_normal(int(PAUSE_SECONDS * 16000))
+        pause = noise.astype(np.float32)
+        clip = pause[:0] if u is None else load_audio(u.audio_filepath)
+        t += PAUSE_SECONDS
         if u is not None:
-            spans.append((t + PAUSE_SECONDS, t + len(wav) / 16000))
-        t += len(wav) / 16000
-        for event in rec.feed(wav):
+            spans.append((t, t + len(clip) / 16000))
+        t += len(clip) / 16000
+        for event in rec.feed(np.concatenate([pause, clip])):
             if event.type == "final":
                 m = matcher.match(rec.last_log_probs)
                 if m is not None:
@@ -106,14 +104,7 @@ def evaluate_stream(
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for u, (start, end) in zip(utts, spans):
         texts = [x for s, e, x in fired if s < end + LATE_SECONDS and e > start]
-        ref = u.text
-        if ref in phrases:
-            outcome = (
-                "missed" if not texts else "correct" if set(texts) == {ref} else "wrong"
-            )
-            counts[ref][outcome] += 1
-        else:
-            counts["<other>"]["rejected" if not texts else "false_accept"] += 1
+        tally(counts, phrases, u.text, texts)
     return dict(counts)
 
 

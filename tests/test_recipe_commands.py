@@ -103,7 +103,7 @@ def test_eval_commands_stream_plays_the_clips_through_the_endpointer():
 
 
 def test_eval_commands_pads_the_clips_when_asked(monkeypatch):
-    import scripts.eval_commands as ec
+    import asr.transcribe
     from asr.transcribe import pad_edges
 
     seen = []
@@ -113,7 +113,7 @@ def test_eval_commands_pads_the_clips_when_asked(monkeypatch):
         seen.append((pad, len(out[0]) - len(wav)))
         return out
 
-    monkeypatch.setattr(ec, "pad_edges", spy)
+    monkeypatch.setattr(asr.transcribe, "pad_edges", spy)  # as load_padded calls it
     model, tokenizer, _ = load_model(default_model_path())
     grammar = Grammar.load(ROOT / "examples" / "commands.yaml")
     utts = [Utterance(str(p), 1.0, text) for p, text in clip_rows() if text == "stop"]
