@@ -13,12 +13,20 @@ against boundaries known by construction and against AN4 speech islands.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
+import soundfile as sf
 import torch
 import torchaudio
 
+from asr.audio import SAMPLE_RATE, load_audio
 from asr.decoding import WordTiming
 from asr.text import CharTokenizer
+
+if TYPE_CHECKING:  # asr.data imports this module (through asr.augment)
+    from asr.data import Utterance
 
 START_PAD = 0.0
 END_PAD = 0.08
@@ -85,6 +93,69 @@ def align_words(
         chars = spans[first : last + 1]
         timings.append(_timing(word, chars, start, end, frame_seconds, offset))
     return timings
+
+
+def cut_words(
+    model: torch.nn.Module,
+    tokenizer: CharTokenizer,
+    wav: np.ndarray,
+    text: str,
+    keep: set[str],
+    margin: float = 0.03,
+    rate: int = 16000,
+) -> list[tuple[str, np.ndarray]]:
+    """The words of ``text`` that are in ``keep``, cut out of ``wav`` (its 16 kHz
+    waveform, shape = (S,)) at their force-aligned, speech-snapped times with
+    ``margin`` seconds kept on each side: (word, samples) in spoken order.
+
+    model: an acoustic model (waveform batch, lengths) -> (log-probs, lengths),
+    as ``asr.checkpoint.load_model`` returns; it should know the speaker's kind
+    of speech well enough to align it (a model trained on it is best).
+    """
+    with torch.inference_mode():
+        lp, n = model(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
+    frame_seconds = model.frame_seconds
+    timings = align_words(lp[0, : int(n[0])], text, tokenizer, frame_seconds, wav=wav)
+    cuts = []
+    for t in timings:
+        if t.word in keep:
+            a = max(0, int((t.start - margin) * rate))
+            b = min(len(wav), int((t.end + margin) * rate))
+            cuts.append((t.word, wav[a:b]))
+    return cuts
+
+
+def cut_manifest_words(
+    utts: list[Utterance],
+    keep: set[str],
+    out: Path,
+    model: torch.nn.Module,
+    tokenizer: CharTokenizer,
+    margin: float = 0.03,
+    min_words: int = 1,
+) -> list[Utterance]:
+    """``cut_words`` over a manifest: every word in ``keep`` of each utterance with
+    at least ``min_words`` words, written to
+    ``out/<speaker>_<file stem>_<k>_<word>.wav`` (16 kHz); one Utterance each, with
+    the source's speaker and an absolute path."""
+    from asr.data import Utterance
+
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for u in utts:
+        words = u.text.split()
+        if len(words) < min_words or not keep & set(words):
+            continue
+        wav = load_audio(u.audio_filepath)
+        pieces = cut_words(model, tokenizer, wav, u.text, keep, margin, SAMPLE_RATE)
+        for k, (word, samples) in enumerate(pieces):
+            stem = Path(u.audio_filepath).stem
+            path = out / f"{u.speaker}_{stem}_{k}_{word}.wav"
+            sf.write(str(path), samples, SAMPLE_RATE, subtype="PCM_16")
+            duration = len(samples) / SAMPLE_RATE
+            clips.append(Utterance(str(path), duration, word, u.speaker))
+    return clips
 
 
 ENERGY_HOP = 0.01  # seconds per energy frame

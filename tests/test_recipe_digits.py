@@ -131,6 +131,44 @@ def test_merge_band_limits_sphere_files_to_wav_copies(tmp_path):
     assert np.abs(wav).max() == pytest.approx(0.5, abs=0.02)
 
 
+def test_an4_digit_words_are_cut_at_their_aligned_times(tmp_path, an4_manifest):
+    """--train train_an4d: each digit word of AN4's connected speech becomes a clip
+    of its own (prepare.py an4-digits) that the bundled model, reading it alone,
+    hears as that digit, and joins FSDD train and the synthetic speech."""
+    from asr.checkpoint import default_model_path, load_model
+    from asr.decoding import DecodingOptions
+    from asr.transcribe import Transcriber
+
+    fake_fsdd(tmp_path / "fsdd")
+    an4 = tmp_path / "an4"
+    an4.mkdir()
+    (an4 / "train.jsonl").write_text(an4_manifest.read_text())  # recipes/an4's name
+    data, cut = tmp_path / "split", tmp_path / "an4_digits"
+    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
+               "--dev-speaker", "ann", *common])  # fmt: skip
+    env = {"AN4_DATA": str(an4), "AN4_DIGITS": str(cut)}
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
+               "--synth", str(fake_synth(tmp_path / "synth")), "--train",
+               "train_an4d", *common], env)  # fmt: skip
+    clips = read_manifest(cut / "manifest.jsonl")  # made by stage 3: it was missing
+    merged = read_manifest(data / "train_an4d.jsonl")
+    assert len(merged) == 8 + 1 + len(clips) and merged[-len(clips) :] == clips
+    # 'one five two one three' gives five; 'enter forty one' one (forty: no digit);
+    # 'nineteen sixty seven' only 'seven'; 'stop' and spelled letters none
+    assert [u.text for u in clips] == ["one", "one", "five", "two", "one", "three",
+                                       "seven"]  # fmt: skip
+    assert {u.speaker for u in clips} == {"an4"}
+    for u in clips:
+        wav, rate = sf.read(u.audio_filepath)
+        assert rate == 16000 and u.duration == pytest.approx(len(wav) / rate, abs=1e-4)
+        assert 0.1 < u.duration < 0.7  # a word, not the whole phrase
+    model, tokenizer, _ = load_model(default_model_path())
+    reader = Transcriber(model, tokenizer, DecodingOptions(pad_ms=200))
+    heard = [t.text for t in reader.transcribe_files(u.audio_filepath for u in clips)]
+    assert sum(h == u.text for h, u in zip(heard, clips)) >= 6, heard
+
+
 def test_run_sh_split_and_synth_folders_are_options(tmp_path):
     """Another fold: its own manifests (--data), the shared synthetic speech."""
     fake_fsdd(tmp_path / "fsdd")

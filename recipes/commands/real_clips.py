@@ -128,32 +128,14 @@ CUT_MARGIN = 0.03  # seconds kept before and after an aligned word
 def cut_words(utts: list[Utterance], out: Path) -> list[Utterance]:
     """Every grammar word (digits aside: those are recorded alone) inside a
     multi-word clip, cut at its aligned times into ``out``; one Utterance each."""
-    import torch
-
-    from asr.alignment import align_words
-    from asr.audio import load_audio
+    from asr.alignment import cut_manifest_words
     from asr.checkpoint import default_model_path, load_model
 
     model, tokenizer, _ = load_model(default_model_path())
-    out = out.resolve()  # the manifest's paths: absolute, as for the phrases
-    out.mkdir(parents=True, exist_ok=True)
-    cut = []
-    for u in utts:
-        if len(u.text.split()) < 2 or not COMMAND_WORDS & set(u.text.split()):
-            continue
-        wav = load_audio(u.audio_filepath)
-        with torch.inference_mode():
-            lp, _ = model(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
-        timings = align_words(lp[0], u.text, tokenizer, model.frame_seconds, wav=wav)
-        for k, t in enumerate(timings):
-            if t.word not in COMMAND_WORDS:
-                continue
-            a = max(0, int((t.start - CUT_MARGIN) * 16000))
-            b = min(len(wav), int((t.end + CUT_MARGIN) * 16000))
-            path = out / f"{Path(u.audio_filepath).stem}_{k}_{t.word}.wav"
-            sf.write(str(path), wav[a:b], 16000, subtype="PCM_16")
-            cut.append(Utterance(str(path), (b - a) / 16000, t.word, u.speaker))
-    return cut
+    # the manifest's paths: absolute, as for the phrases
+    return cut_manifest_words(
+        utts, COMMAND_WORDS, out, model, tokenizer, CUT_MARGIN, min_words=2
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

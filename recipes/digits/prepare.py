@@ -3,13 +3,17 @@
     python recipes/digits/prepare.py --fsdd ../shared/data/fsdd --out data/digits
     python recipes/digits/prepare.py merge data/digits/train_synth.jsonl \\
         data/digits/train.jsonl data/digits/synth/manifest.jsonl
+    python recipes/digits/prepare.py an4-digits data/an4/train.jsonl \\
+        --out data/digits/an4_digits
 
 The first form writes ``train.jsonl`` (every recording of the other speakers),
 ``dev.jsonl`` (every recording of ``--dev-speaker``), ``lexicon.txt`` (the ten
 words, for the lexicon beam decoder) and ``synth_texts.txt`` (the ten words and
 ``--n-strings`` random digit strings, input of scripts/synthesize.py). The
 ``merge`` form concatenates manifests into one, with absolute audio paths so
-that every path stays valid in the new manifest's folder.
+that every path stays valid in the new manifest's folder. The ``an4-digits`` form
+cuts every digit word out of AN4's connected speech (74 speakers saying numbers)
+at its force-aligned times, one clip per digit, with ``manifest.jsonl``.
 """
 
 from __future__ import annotations
@@ -108,6 +112,24 @@ def resample_copy(path: Path, folder: Path, rate: int) -> Path:
     return copy
 
 
+def an4_digits(
+    manifest: Path, out: Path, model_path: str | None = None, margin: float = 0.03
+) -> list[Utterance]:
+    """Every digit word of ``manifest``'s utterances, cut at its force-aligned
+    times (``asr.alignment.cut_manifest_words``, ``margin`` seconds each side) into
+    ``out/<speaker>_<utterance>_<k>_<word>.wav`` (16 kHz); one Utterance each,
+    with the utterance's speaker. ``model_path`` aligns (default: the bundled
+    model, which was trained on AN4's training speakers)."""
+    from asr.alignment import cut_manifest_words
+    from asr.checkpoint import default_model_path, load_model
+
+    model, tokenizer, _ = load_model(model_path or default_model_path())
+    utts = read_manifest(manifest)
+    clips = cut_manifest_words(utts, set(DIGITS), out, model, tokenizer, margin)
+    write_manifest(out / "manifest.jsonl", clips)
+    return clips
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["merge"]:
@@ -118,6 +140,16 @@ def main(argv: list[str] | None = None) -> None:
         args = ap.parse_args(argv[1:])
         n = merge(args.out, args.sources, args.rate)
         print(f"{args.out}: {n} utterances")
+        return
+    if argv[:1] == ["an4-digits"]:
+        ap = argparse.ArgumentParser(description="digit words cut out of AN4")
+        ap.add_argument("manifest", type=Path, help="AN4 manifest (recipes/an4)")
+        ap.add_argument("--out", type=Path, required=True, help="folder for the clips")
+        ap.add_argument("--model", help="aligning checkpoint (default: bundled)")
+        args = ap.parse_args(argv[1:])
+        clips = an4_digits(args.manifest, args.out, args.model)
+        speakers = len({u.speaker for u in clips})
+        print(f"{args.out}/manifest.jsonl: {len(clips)} digits, {speakers} speakers")
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fsdd", type=Path, required=True, help="FSDD root")

@@ -19,8 +19,10 @@ data=data/digits  # manifests of this split
 synth=""  # synthetic speech folder (default: $data/synth; shareable between splits)
 train=train_synth  # train (FSDD only) | train_synth (+ synthetic) | train_synth8k
                    # | train_an4 (+ synthetic + AN4 train, all at 8 kHz)
+                   # | train_an4d (+ synthetic + the digit words cut out of AN4 train)
 init=""  # a trained checkpoint to fine-tune (its CMVN statistics are kept)
-an4_data=${AN4_DATA:-data/an4}  # recipes/an4 stage 1 output, for train_an4
+an4_data=${AN4_DATA:-data/an4}  # recipes/an4 stage 1 output, for train_an4(d)
+an4_digits=${AN4_DIGITS:-data/digits/an4_digits}  # digits cut from it (train_an4d)
 # (+ synthetic resampled to FSDD's 8 kHz): see README
 dev_speaker=nicolas
 exp=${EXP:-exp/digits}
@@ -64,6 +66,12 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ $train != train ]; then
     if [ $train = train_an4 ]; then
         rate=8000
         extra=("$an4_data/train.jsonl")  # 74 more speakers, band-limited like FSDD
+    fi
+    if [ $train = train_an4d ]; then
+        # every digit word of AN4's 66 training speakers, cut at its aligned times
+        [ -f "$an4_digits/manifest.jsonl" ] || $PY recipes/digits/prepare.py \
+            an4-digits "$an4_data/train.jsonl" --out "$an4_digits"
+        extra=("$an4_digits/manifest.jsonl")
     fi
     $PY recipes/digits/prepare.py merge $data/$train.jsonl \
         $data/train.jsonl "$synth/manifest.jsonl" "${extra[@]}" --rate $rate
