@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from asr.checkpoint import default_model_path, load_model
@@ -40,11 +42,11 @@ def write_sets(tmp_path, fsdd_dev_speaker="nicolas", synth_dev_voice="flite:rms"
     return folders
 
 
-def run_prepare(folders, out):
+def run_prepare(folders, out, *extra):
     return prepare.main(
         ["--an4", str(folders["an4"]), "--digits", str(folders["digits"]),
          "--synth", str(folders["synth"]), "--synth-dev", str(folders["synth_dev"]),
-         "--nonspeech", str(folders["nonspeech"]), "--out", str(out)]
+         "--nonspeech", str(folders["nonspeech"]), "--out", str(out), *extra]
     )  # fmt: skip
 
 
@@ -60,6 +62,21 @@ def test_prepare_joins_the_sources_and_cuts_the_evaluation_sets(tmp_path):
     assert [u.speaker for u in read_manifest(out / "synth_dev.jsonl")] == ["flite:rms"]
     raw = (out / "train.jsonl").read_text()
     assert str(clip_rows()[1][0].resolve()) in raw  # absolute: valid from anywhere
+    assert not (out / "an4_dev_words.jsonl").exists()  # only with --dev-words
+
+
+def test_prepare_cuts_the_grammar_words_out_of_an4_dev_phrases(tmp_path):
+    """--dev-words: 'enter' and 'one' of 'enter forty one', each a clip of its own
+    (the one-word 'stop' is in an4_commands already)."""
+    import soundfile as sf
+
+    out = tmp_path / "out"
+    assert run_prepare(write_sets(tmp_path), out, "--dev-words") == 0
+    words = read_manifest(out / "an4_dev_words.jsonl")
+    assert [(u.text, u.speaker) for u in words] == [("enter", "s"), ("one", "s")]
+    for u in words:
+        assert Path(u.audio_filepath).parent == (out / "an4_dev_words").resolve()
+        assert 0.1 < sf.info(u.audio_filepath).duration < 0.7  # a word, not all 2.5 s
 
 
 def test_prepare_refuses_speakers_or_voices_in_train_and_test(tmp_path):

@@ -9,6 +9,10 @@ folder) and cuts the evaluation sets:
   an4_commands.jsonl   the AN4 dev utterances that are one command word or digit
   fsdd_dev.jsonl       FSDD's held-out speaker (digits, 8 kHz, real speech)
   synth_dev.jsonl      synthetic command words from voices held out of training
+  an4_dev_words.jsonl  (--dev-words) every command word and digit inside AN4 dev's
+                       phrases, cut out at its force-aligned times (8 real
+                       speakers never heard in training, words from connected
+                       speech); the audio in an4_dev_words/
 
     python recipes/commands/prepare.py --an4 data/an4 --digits data/digits \
         --synth data/synth/cmd_train --synth-dev data/synth/cmd_dev --out data/commands
@@ -42,6 +46,17 @@ def is_command(text: str, words: set[str]) -> bool:
     return len(text.split()) == 1 and text.strip() in words
 
 
+def dev_words(utts: list[Utterance], words: set[str], out: Path) -> list[Utterance]:
+    """Each of ``words`` inside a phrase of ``utts`` (one-word utterances are
+    an4_commands already), cut at its force-aligned times by the bundled model
+    (``asr.alignment.cut_manifest_words``) into ``out``."""
+    from asr.alignment import cut_manifest_words
+    from asr.checkpoint import default_model_path, load_model
+
+    model, tokenizer, _ = load_model(default_model_path())
+    return cut_manifest_words(utts, words, out, model, tokenizer, min_words=2)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--an4", type=Path, required=True, help="recipes/an4 manifests")
@@ -50,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synth-dev", type=Path, help="held-out-voice synthetic set")
     ap.add_argument(
         "--nonspeech", type=Path, help="synthesize.py --nonspeech output (for stage 5)"
+    )
+    ap.add_argument(
+        "--dev-words",
+        action="store_true",
+        help="also cut the grammar's words out of AN4 dev's phrases (bundled model)",
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
@@ -79,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.nonspeech:
         noise = absolute(read_manifest(args.nonspeech / "manifest.jsonl"))
         sets["train_nonspeech"] = sets["train"] + noise
+    if args.dev_words:
+        sets["an4_dev_words"] = dev_words(an4_dev, words, args.out / "an4_dev_words")
     for name, utts in sets.items():
         write_manifest(args.out / f"{name}.jsonl", utts)
         minutes = sum(u.duration for u in utts) / 60

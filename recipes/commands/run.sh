@@ -52,7 +52,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     echo "stage 3: joined training manifest and the evaluation sets"
     $PY recipes/commands/prepare.py --an4 data/an4 --digits data/digits \
         --synth $synth/cmd_train --synth-dev $synth/cmd_dev \
-        --nonspeech $synth/nonspeech --out $data
+        --nonspeech $synth/nonspeech --dev-words --out $data
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
@@ -89,6 +89,6 @@ fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
     echo "stage 7: what the demo grammar fires (examples/commands.yaml)"
-    $PY scripts/eval_commands.py $data/an4_dev.jsonl $data/fsdd_dev.jsonl \
-        $data/synth_dev.jsonl --model "${exp}_ns/best.pt"
+    $PY scripts/eval_commands.py $data/an4_dev.jsonl $data/an4_dev_words.jsonl \
+        $data/fsdd_dev.jsonl $data/synth_dev.jsonl --model "${exp}_ns/best.pt"
 fi
