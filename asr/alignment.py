@@ -102,7 +102,6 @@ def cut_words(
     text: str,
     keep: set[str],
     margin: float = 0.03,
-    rate: int = 16000,
 ) -> list[tuple[str, np.ndarray]]:
     """The words of ``text`` that are in ``keep``, cut out of ``wav`` (its 16 kHz
     waveform, shape = (S,)) at their force-aligned, speech-snapped times with
@@ -119,8 +118,8 @@ def cut_words(
     cuts = []
     for t in timings:
         if t.word in keep:
-            a = max(0, int((t.start - margin) * rate))
-            b = min(len(wav), int((t.end + margin) * rate))
+            a = max(0, int((t.start - margin) * SAMPLE_RATE))
+            b = min(len(wav), int((t.end + margin) * SAMPLE_RATE))
             cuts.append((t.word, wav[a:b]))
     return cuts
 
@@ -148,7 +147,7 @@ def cut_manifest_words(
         if len(words) < min_words or not keep & set(words):
             continue
         wav = load_audio(u.audio_filepath)
-        pieces = cut_words(model, tokenizer, wav, u.text, keep, margin, SAMPLE_RATE)
+        pieces = cut_words(model, tokenizer, wav, u.text, keep, margin)
         for k, (word, samples) in enumerate(pieces):
             stem = Path(u.audio_filepath).stem
             path = out / f"{u.speaker}_{stem}_{k}_{word}.wav"
