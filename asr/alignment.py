@@ -128,17 +128,18 @@ def cut_manifest_words(
     utts: list[Utterance],
     keep: set[str],
     out: Path,
-    model: torch.nn.Module,
-    tokenizer: CharTokenizer,
+    model_path: str | None = None,
     margin: float = 0.03,
     min_words: int = 1,
 ) -> list[Utterance]:
     """``cut_words`` over a manifest: every word in ``keep`` of each utterance with
-    at least ``min_words`` words, written to
-    ``out/<speaker>_<file stem>_<k>_<word>.wav`` (16 kHz); one Utterance each, with
-    the source's speaker and an absolute path."""
+    at least ``min_words`` words, aligned by the model at ``model_path`` (default:
+    the bundled one) and written to ``out/<speaker>_<file stem>_<k>_<word>.wav``
+    (16 kHz); one Utterance each, with the source's speaker and an absolute path."""
+    from asr.checkpoint import default_model_path, load_model
     from asr.data import Utterance
 
+    model, tokenizer, _ = load_model(model_path or default_model_path())
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     clips = []
@@ -148,8 +149,8 @@ def cut_manifest_words(
             continue
         wav = load_audio(u.audio_filepath)
         pieces = cut_words(model, tokenizer, wav, u.text, keep, margin)
+        stem = Path(u.audio_filepath).stem
         for k, (word, samples) in enumerate(pieces):
-            stem = Path(u.audio_filepath).stem
             path = out / f"{u.speaker}_{stem}_{k}_{word}.wav"
             sf.write(str(path), samples, SAMPLE_RATE, subtype="PCM_16")
             duration = len(samples) / SAMPLE_RATE

@@ -46,17 +46,6 @@ def is_command(text: str, words: set[str]) -> bool:
     return len(text.split()) == 1 and text.strip() in words
 
 
-def dev_words(utts: list[Utterance], words: set[str], out: Path) -> list[Utterance]:
-    """Each of ``words`` inside a phrase of ``utts`` (one-word utterances are
-    an4_commands already), cut at its force-aligned times by the bundled model
-    (``asr.alignment.cut_manifest_words``) into ``out``."""
-    from asr.alignment import cut_manifest_words
-    from asr.checkpoint import default_model_path, load_model
-
-    model, tokenizer, _ = load_model(default_model_path())
-    return cut_manifest_words(utts, words, out, model, tokenizer, min_words=2)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--an4", type=Path, required=True, help="recipes/an4 manifests")
@@ -100,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         noise = absolute(read_manifest(args.nonspeech / "manifest.jsonl"))
         sets["train_nonspeech"] = sets["train"] + noise
     if args.dev_words:
-        sets["an4_dev_words"] = dev_words(an4_dev, words, args.out / "an4_dev_words")
+        # one-word utterances are an4_commands already: the words inside phrases
+        from asr.alignment import cut_manifest_words
+
+        folder = args.out / "an4_dev_words"
+        sets["an4_dev_words"] = cut_manifest_words(an4_dev, words, folder, min_words=2)
     for name, utts in sets.items():
         write_manifest(args.out / f"{name}.jsonl", utts)
         minutes = sum(u.duration for u in utts) / 60

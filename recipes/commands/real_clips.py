@@ -129,13 +129,8 @@ def cut_words(utts: list[Utterance], out: Path) -> list[Utterance]:
     """Every grammar word (digits aside: those are recorded alone) inside a
     multi-word clip, cut at its aligned times into ``out``; one Utterance each."""
     from asr.alignment import cut_manifest_words
-    from asr.checkpoint import default_model_path, load_model
 
-    model, tokenizer, _ = load_model(default_model_path())
-    # the manifest's paths: absolute, as for the phrases
-    return cut_manifest_words(
-        utts, COMMAND_WORDS, out, model, tokenizer, CUT_MARGIN, min_words=2
-    )
+    return cut_manifest_words(utts, COMMAND_WORDS, out, margin=CUT_MARGIN, min_words=2)
 
 
 def main(argv: list[str] | None = None) -> None:

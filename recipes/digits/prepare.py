@@ -12,7 +12,7 @@ words, for the lexicon beam decoder) and ``synth_texts.txt`` (the ten words and
 ``--n-strings`` random digit strings, input of scripts/synthesize.py). The
 ``merge`` form concatenates manifests into one, with absolute audio paths so
 that every path stays valid in the new manifest's folder. The ``an4-digits`` form
-cuts every digit word out of AN4's connected speech (74 speakers saying numbers)
+cuts every digit word out of AN4's connected speech (its speakers saying numbers)
 at its force-aligned times, one clip per digit, with ``manifest.jsonl``.
 """
 
@@ -121,11 +121,9 @@ def an4_digits(
     with the utterance's speaker. ``model_path`` aligns (default: the bundled
     model, which was trained on AN4's training speakers)."""
     from asr.alignment import cut_manifest_words
-    from asr.checkpoint import default_model_path, load_model
 
-    model, tokenizer, _ = load_model(model_path or default_model_path())
     utts = read_manifest(manifest)
-    clips = cut_manifest_words(utts, set(DIGITS), out, model, tokenizer, margin)
+    clips = cut_manifest_words(utts, set(DIGITS), out, model_path, margin)
     write_manifest(out / "manifest.jsonl", clips)
     return clips
 
