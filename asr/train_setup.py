@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from asr.audio import SAMPLE_RATE
-from asr.augment import SpecAugment
+from asr.augment import SpecAugment, VocalTractWarp
 from asr.checkpoint import load_model
 from asr.config import OptimConfig, TrainConfig
 from asr.model import ASRModel
@@ -122,15 +122,25 @@ def ctc_loss_sum(
 
 class TrainForward(nn.Module):
     """The training forward as one module call, so that DDP sees all of it:
-    waveforms (B, S) -> features -> [SpecAugment] -> log-probs (B, T', V), lens,
-    and the intermediate-CTC log-probs (or None; ASRModel.forward_train)."""
+    waveforms (B, S) -> features -> [vocal tract warp] -> [SpecAugment] ->
+    log-probs (B, T', V), lens, and the intermediate-CTC log-probs (or None;
+    ASRModel.forward_train). The warp applies from the first step, like speed
+    perturbation; SpecAugment only when ``use_specaug``."""
 
-    def __init__(self, model: ASRModel, specaug: SpecAugment):
+    def __init__(
+        self,
+        model: ASRModel,
+        specaug: SpecAugment,
+        warp: VocalTractWarp | None = None,
+    ):
         super().__init__()
-        self.model, self.specaug = model, specaug
+        self.model, self.specaug, self.warp = model, specaug, warp
 
     def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor, use_specaug: bool):
         feats, feat_lens = self.model.frontend(wavs, wav_lens)
+        if self.warp is not None:
+            cmvn = self.model.frontend.cmvn
+            feats = self.warp(feats, cmvn.mean, cmvn.std)
         if use_specaug:
             feats = self.specaug(feats)
         return self.model.forward_train(feats, feat_lens)

@@ -22,6 +22,7 @@ from asr.augment import (
     EdgeTrim,
     RandomEQ,
     SpecAugment,
+    VocalTractWarp,
 )
 from asr.checkpoint import atomic_save, safe_load, save_model
 from asr.config import TrainConfig
@@ -89,7 +90,10 @@ class Trainer:
             self.model.frontend.cmvn.set_stats(*self._cmvn_stats())
         self.model.to(self.device)
         self.specaug = SpecAugment(cfg.augment)
-        self.net: nn.Module = TrainForward(self.model, self.specaug)
+        warp = VocalTractWarp.from_config(
+            cfg.augment, cfg.features.sample_rate, cfg.features.n_mels
+        )
+        self.net: nn.Module = TrainForward(self.model, self.specaug, warp)
         if self.dist.active:
             self.net = wrap_ddp(self.net, self.device)
             if self.dist.rank:  # dropout and SpecAugment differ between ranks

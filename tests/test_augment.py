@@ -301,3 +301,60 @@ def test_random_eq_from_config():
     assert RandomEQ.from_config(AugmentConfig()) is None
     made = RandomEQ.from_config(AugmentConfig(eq_prob=0.5, eq_max_db=8.0))
     assert (made.prob, made.max_db) == (0.5, 8.0)
+
+
+def peak_hz(warp, logmel: torch.Tensor) -> float:
+    """Centre frequency of the mel bin with the most energy, averaged over time."""
+    return float(warp.centres[int(logmel[0].mean(0).argmax())])
+
+
+def test_vocal_tract_warp_moves_each_frequency_by_its_factor():
+    from asr.augment import AugmentConfig, VocalTractWarp
+    from asr.features import FeatureConfig, LogMel
+
+    logmel = LogMel(FeatureConfig())
+    warp = VocalTractWarp(AugmentConfig(vtlp_prob=1.0), 16000, 80)
+    # the filter centres it interpolates between are torchaudio's filters' peaks
+    peaks = logmel.mel.mel_scale.fb.argmax(0).numpy() * 8000 / 256
+    assert np.abs(peaks - warp.centres).max() < 16.0  # half an FFT bin
+    for freq in (500, 1000, 2500):
+        feats, _ = logmel(tone(freq)[None], torch.tensor([16000]))
+        for factor in (0.9, 1.1):
+            moved = peak_hz(warp, warp.apply(feats, [factor]))
+            # within a mel bin (<= 6% above 1 kHz) of freq * factor
+            assert moved == pytest.approx(freq * factor, rel=0.07)
+        assert warp.apply(feats, [1.0]).allclose(feats, atol=1e-5)
+    # above the knee the warp runs straight to the Nyquist frequency: full band
+    for factor in (0.8, 1.2):
+        top = warp.warp_hz(np.array([0.0, 7000.0, 8000.0]), factor)
+        assert top[0] == 0.0 and top[2] == pytest.approx(8000.0) and top[1] < 8000
+
+
+def test_vocal_tract_warp_draws_per_utterance_on_normalised_frames():
+    from asr.augment import AugmentConfig, VocalTractWarp
+
+    mean, std = torch.randn(80), torch.rand(80) + 0.5
+    feats = torch.randn(64, 30, 80)
+    same = VocalTractWarp(
+        AugmentConfig(vtlp_prob=1.0, vtlp_range=[1.0, 1.0]), 16000, 80
+    )
+    assert same(feats, mean, std).allclose(feats, atol=1e-5)  # undone normalisation
+    torch.manual_seed(0)
+    half = VocalTractWarp(AugmentConfig(vtlp_prob=0.5), 16000, 80)(feats, mean, std)
+    changed = (half - feats).abs().amax(dim=(1, 2)) > 1e-4
+    assert 16 < int(changed.sum()) < 48
+    torch.manual_seed(0)
+    assert torch.equal(
+        half, VocalTractWarp(AugmentConfig(vtlp_prob=0.5), 16000, 80)(feats, mean, std)
+    )  # torch's generator decides, as for SpecAugment
+    assert VocalTractWarp.from_config(AugmentConfig(), 16000, 80) is None
+
+
+@pytest.mark.parametrize(
+    "prob,span", [(1.5, [0.9, 1.1]), (0.5, [1.1, 0.9]), (0.5, [0.2, 1.0])]
+)
+def test_bad_vocal_tract_warp_settings_are_refused(prob, span):
+    from asr.augment import AugmentConfig, VocalTractWarp
+
+    with pytest.raises(ValueError):
+        VocalTractWarp(AugmentConfig(vtlp_prob=prob, vtlp_range=span), 16000, 80)

@@ -296,3 +296,30 @@ def test_intermediate_ctc_trains_the_middle_layer_to_read_out(an4_manifest, tmp_
         with torch.no_grad():
             middle[weight] = _layer_ctc(trainer, batch, 2).item() / len(batch.indices)
     assert middle[0.5] < 0.5 * middle[0.0], middle
+
+
+def test_training_with_vocal_tract_warp_moves_the_formants(an4_manifest, tmp_path):
+    from asr.augment import VocalTractWarp
+
+    cfg = tiny_config(an4_manifest, tmp_path / "vtlp", epochs=1, augment=False)
+    cfg.augment.vtlp_prob, cfg.augment.vtlp_range = 1.0, [1.2, 1.2]
+    trainer = Trainer(cfg)
+    assert isinstance(trainer.net.warp, VocalTractWarp)
+    assert Trainer(tiny_config(an4_manifest, tmp_path / "p", 1, False)).net.warp is None
+    batch = collate([trainer.dataset[0]])
+    frontend = trainer.model.frontend
+    feats, _ = frontend(batch.wavs, batch.wav_lens)
+    warped = trainer.net.warp(feats, frontend.cmvn.mean, frontend.cmvn.std)
+    raw = (feats * frontend.cmvn.std + frontend.cmvn.mean).exp().mean(1)[0]
+    moved = (warped * frontend.cmvn.std + frontend.cmvn.mean).exp().mean(1)[0]
+    hz = torch.from_numpy(trainer.net.warp.centres).float()
+
+    def centroid(energy: torch.Tensor, top_hz: float) -> float:  # below top_hz
+        low = hz < top_hz
+        return float((energy[low] * hz[low]).sum() / energy[low].sum())
+
+    # below the warp's knee, what lay under 3 kHz now lies under 3.6 kHz
+    assert centroid(moved, 3600) / centroid(raw, 3000) == pytest.approx(1.2, abs=0.03)
+    assert centroid(raw, 3600) / centroid(raw, 3000) < 1.12, "test not sensitive"
+    trainer.fit()  # and it trains through it
+    assert (tmp_path / "vtlp" / "last.pt").exists()
