@@ -18,7 +18,14 @@ import torch
 import torchaudio
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.augment import AdditiveNoise, BandLimit, EdgePad, EdgeTrim, RandomEQ
+from asr.augment import (
+    AdditiveNoise,
+    BandLimit,
+    EdgeCrop,
+    EdgePad,
+    EdgeTrim,
+    RandomEQ,
+)
 from asr.text import CharTokenizer
 
 log = logging.getLogger(__name__)
@@ -256,9 +263,9 @@ def _save_index(path: Path, index: _Index) -> None:
 class SpeechDataset(torch.utils.data.Dataset):
     """Item i -> (waveform (S,), token ids (L,), i); unreadable audio -> None.
 
-    Edge trimming and padding, speed perturbation, additive noise, random EQ and
-    band-limiting (in that order) draw from (seed, epoch, i), so a resumed run
-    sees exactly the same audio whatever the number of workers.
+    Edge trimming, cropping and padding, speed perturbation, additive noise,
+    random EQ and band-limiting (in that order) draw from (seed, epoch, i), so a
+    resumed run sees exactly the same audio whatever the number of workers.
     """
 
     def __init__(
@@ -272,6 +279,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         edge_trim: EdgeTrim | None = None,
         edge_pad: EdgePad | None = None,
         eq: RandomEQ | None = None,
+        edge_crop: EdgeCrop | None = None,
     ):
         # a Manifest stays lazy: one line is parsed per item
         self.utts = utts if isinstance(utts, Manifest) else list(utts)
@@ -279,6 +287,7 @@ class SpeechDataset(torch.utils.data.Dataset):
         self.speed_factors = list(speed_factors)
         self.noise, self.band_limit = noise, band_limit
         self.edge_trim, self.edge_pad = edge_trim, edge_pad
+        self.edge_crop = edge_crop
         self.eq = eq
         self.seed, self.epoch = seed, 0
 
@@ -295,6 +304,8 @@ class SpeechDataset(torch.utils.data.Dataset):
         rng = random.Random(f"{self.seed}/{self.epoch}/{i}")
         if self.edge_trim is not None:  # first: they are about the recording's edges
             wav = self.edge_trim(wav, rng)
+        if self.edge_crop is not None:
+            wav = self.edge_crop(wav, rng)
         if self.edge_pad is not None:
             wav = self.edge_pad(wav, rng)
         if self.speed_factors:

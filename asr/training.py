@@ -18,6 +18,7 @@ from asr.audio import SAMPLE_RATE, load_audio
 from asr.augment import (
     AdditiveNoise,
     BandLimit,
+    EdgeCrop,
     EdgePad,
     EdgeTrim,
     RandomEQ,
@@ -107,6 +108,7 @@ class Trainer:
             band_limit=BandLimit.from_config(cfg.augment),
             edge_trim=EdgeTrim.from_config(cfg.augment),
             edge_pad=EdgePad.from_config(cfg.augment),
+            edge_crop=EdgeCrop.from_config(cfg.augment),
             eq=RandomEQ.from_config(cfg.augment),
         )
         self.sampler = DistributedDurationBatchSampler(

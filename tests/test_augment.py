@@ -8,7 +8,7 @@ import torch
 
 from asr.alignment import frame_energy_db
 from asr.audio import load_audio
-from asr.augment import AdditiveNoise, BandLimit, EdgePad, EdgeTrim, RandomEQ
+from asr.augment import AdditiveNoise, BandLimit, EdgeCrop, EdgePad, EdgeTrim, RandomEQ
 from tests.conftest import band_energy
 
 
@@ -195,7 +195,31 @@ def test_edge_trim_probability_and_degenerate_input(speech):
     )
 
 
-@pytest.mark.parametrize("kind", [EdgeTrim, EdgePad])
+def test_edge_crop_cuts_into_the_speech_by_at_most_max_ms_per_side():
+    wav = tone_in_silence(0.5, 0.3, 0.4)  # the tone is samples [8000, 12800)
+    starts, ends = set(), set()
+    for i in range(50):
+        out = EdgeCrop(1.0, max_ms=50.0)(wav, random.Random(i))
+        start = next(
+            s for s in range(8000, 8801) if torch.equal(out[:50], wav[s : s + 50])
+        )
+        end = start + len(out)
+        assert torch.equal(out, wav[start:end])  # one piece of the tone, inside it
+        assert 8000 <= start <= 8800 and 12000 <= end <= 12800  # 50 ms = 800
+        starts.add(start)
+        ends.add(end)
+    assert len(starts) > 10 and len(ends) > 10  # each side drawn
+    # a short word keeps at least half of itself, whatever max_ms says
+    short = tone_in_silence(0.2, 0.1, 0.2)  # [3200, 4800)
+    for i in range(20):
+        assert len(EdgeCrop(1.0, max_ms=500.0)(short, random.Random(i))) >= 800
+    assert EdgeCrop(0.0)(wav, random.Random(0)) is wav
+    assert EdgeCrop(1.0)(torch.zeros(4000), random.Random(0)).shape == (4000,)
+    half = sum(EdgeCrop(0.5)(wav, random.Random(i)) is not wav for i in range(200))
+    assert 70 < half < 130
+
+
+@pytest.mark.parametrize("kind", [EdgeTrim, EdgePad, EdgeCrop])
 @pytest.mark.parametrize("prob,max_ms", [(1.5, 50.0), (-0.1, 50.0), (0.5, -1.0)])
 def test_bad_edge_settings_are_refused(kind, prob, max_ms):
     with pytest.raises(ValueError, match=f"edge-{kind.KIND}"):
@@ -213,6 +237,9 @@ def test_edge_changes_from_config():
     trim, pad = EdgeTrim.from_config(cfg), EdgePad.from_config(cfg)
     assert (type(trim), trim.prob, trim.max_ms) == (EdgeTrim, 0.4, 30)
     assert (type(pad), pad.prob, pad.max_ms) == (EdgePad, 0.2, 80)
+    assert EdgeCrop.from_config(cfg) is None
+    crop = EdgeCrop.from_config(AugmentConfig(edge_crop_prob=0.3, edge_crop_max_ms=40))
+    assert (type(crop), crop.prob, crop.max_ms) == (EdgeCrop, 0.3, 40)
 
 
 def test_edge_pad_adds_faint_noise_of_drawn_length_around_the_clip(speech):

@@ -241,6 +241,29 @@ def test_training_with_edge_trim_cuts_the_pauses_around_the_speech(
     )
 
 
+def test_training_with_edge_crop_cuts_into_the_speech(an4_manifest, tmp_path):
+    cfg = tiny_config(an4_manifest, tmp_path / "crop", epochs=1, augment=False)
+    cfg.augment.edge_crop_prob, cfg.augment.edge_crop_max_ms = 1.0, 80.0
+    trainer = Trainer(cfg)
+    plain = Trainer(tiny_config(an4_manifest, tmp_path / "plain", 1, augment=False))
+    for i in range(len(trainer.dataset)):
+        clean, cropped = plain.dataset[i][0], trainer.dataset[i][0]
+        start, end = EdgeTrim.speech_span(clean)
+        # a piece of the speech, 0 to 80 ms (1280 samples) short of it at each end
+        assert end - start - 2560 <= len(cropped) <= end - start
+        offsets = [
+            o
+            for o in range(start, start + 1281)
+            if torch.equal(cropped, clean[o : o + len(cropped)])
+        ]
+        assert offsets and offsets[0] + len(cropped) <= end
+    cuts = [len(plain.dataset[i][0]) - len(trainer.dataset[i][0]) for i in range(4)]
+    trainer.dataset.epoch = 1  # drawn anew each epoch
+    assert cuts != [
+        len(plain.dataset[i][0]) - len(trainer.dataset[i][0]) for i in range(4)
+    ]
+
+
 def _layer_ctc(trainer: Trainer, batch, layer: int) -> torch.Tensor:
     """CTC loss sum of one encoder layer's output through the CTC head."""
     model = trainer.model
