@@ -218,3 +218,29 @@ def test_folds_table_per_speaker_and_pooled(tmp_path):
     # pooled over words: (1 + 2) / 10 and 1 / 10; a missing report leaves a gap
     assert lines[4] == "| all folds (pooled) | 30.00% | 10.00% | - |"
     assert (tmp_path / "results.md").read_text() == out
+
+
+def test_edges_counts_the_clips_cut_into_the_word(tmp_path, capsys):
+    """A real clip with pauses around its word counts as whole; the same clip cut
+    2 frames before its loudest 10 ms, or 2 after, counts as clipped there."""
+    wav, rate = sf.read(TEST_DATA / "7_lucas_1.wav", dtype="int16")
+    peak = 17 * rate // 100  # its loudest 10 ms frame is the 18th
+    folder = tmp_path / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    takes = {
+        "whole": [wav, wav],
+        "late": [wav[peak - 2 * rate // 100 :], wav],
+        "early": [wav[: peak + 3 * rate // 100], wav[peak - 2 * rate // 100 :]],
+    }
+    for speaker, clips in takes.items():
+        for n, audio in enumerate(clips):
+            sf.write(folder / f"7_{speaker}_{n}.wav", audio, rate, subtype="PCM_16")
+    edges = prepare.clipped_edges(prepare.read_fsdd(tmp_path / "fsdd"))
+    assert {s: e[:2] for s, e in edges.items()} == {
+        "whole": (0.0, 0.0),
+        "late": (0.5, 0.0),
+        "early": (0.5, 0.5),
+    }
+    assert edges["whole"][2] == pytest.approx(len(wav) / rate)
+    prepare.main(["edges", "--fsdd", str(tmp_path / "fsdd")])
+    assert "| early | 50% | 50% |" in capsys.readouterr().out

@@ -5,6 +5,7 @@
         data/digits/train.jsonl data/digits/synth/manifest.jsonl
     python recipes/digits/prepare.py an4-digits data/an4/train.jsonl \\
         --out data/digits/an4_digits
+    python recipes/digits/prepare.py edges --fsdd ../shared/data/fsdd
 
 The first form writes ``train.jsonl`` (every recording of the other speakers),
 ``dev.jsonl`` (every recording of ``--dev-speaker``), ``lexicon.txt`` (the ten
@@ -13,7 +14,9 @@ words, for the lexicon beam decoder) and ``synth_texts.txt`` (the ten words and
 ``merge`` form concatenates manifests into one, with absolute audio paths so
 that every path stays valid in the new manifest's folder. The ``an4-digits`` form
 cuts every digit word out of AN4's connected speech (its speakers saying numbers)
-at its force-aligned times, one clip per digit, with ``manifest.jsonl``.
+at its force-aligned times, one clip per digit, with ``manifest.jsonl``. The
+``edges`` form prints, per speaker, how many clips were cut into the word: their
+first or last 10 ms lie within ``CLIPPED_DB`` of their loudest 10 ms.
 """
 
 from __future__ import annotations
@@ -128,6 +131,30 @@ def an4_digits(
     return clips
 
 
+CLIPPED_DB = 20.0  # an edge frame this close to the loudest one: cut into the word
+
+
+def clipped_edges(utts: list[Utterance]) -> dict[str, tuple[float, float, float]]:
+    """speaker -> (share of clips whose first 10 ms frame lies within CLIPPED_DB of
+    the clip's loudest, the same for the last frame, mean duration in seconds)."""
+    from asr.alignment import frame_energy_db
+    from asr.audio import load_audio
+
+    edges: dict[str, list[tuple[bool, bool, float]]] = {}
+    for u in utts:
+        db = frame_energy_db(load_audio(u.audio_filepath))
+        if len(db) == 0:
+            continue
+        top = db.max() - CLIPPED_DB
+        edges.setdefault(u.speaker or "", []).append(
+            (db[0] > top, db[-1] > top, u.duration)
+        )
+    return {
+        spk: tuple(float(sum(col) / len(rows)) for col in zip(*rows))
+        for spk, rows in sorted(edges.items())
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["merge"]:
@@ -148,6 +175,17 @@ def main(argv: list[str] | None = None) -> None:
         clips = an4_digits(args.manifest, args.out, args.model)
         speakers = len({u.speaker for u in clips})
         print(f"{args.out}/manifest.jsonl: {len(clips)} digits, {speakers} speakers")
+        return
+    if argv[:1] == ["edges"]:
+        ap = argparse.ArgumentParser(description="clips cut into the word")
+        ap.add_argument("--fsdd", type=Path, required=True, help="FSDD root")
+        args = ap.parse_args(argv[1:])
+        print(
+            f"| speaker | first 10 ms within {CLIPPED_DB:g} dB of the peak | last "
+            "10 ms | mean duration |\n|---|---|---|---|"
+        )
+        for spk, (first, last, dur) in clipped_edges(read_fsdd(args.fsdd)).items():
+            print(f"| {spk} | {first:.0%} | {last:.0%} | {dur:.2f} s |")
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fsdd", type=Path, required=True, help="FSDD root")
