@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Digits recipe (Free Spoken Digit Dataset, one speaker held out as dev):
 # prepare -> synthesize -> merge -> statistics -> train -> evaluate.
-#   bash recipes/digits/run.sh                          # all stages, FSDD + synthetic
+#   bash recipes/digits/run.sh          # all stages: FSDD + synthetic + AN4's digits
+#   bash recipes/digits/run.sh --train train_synth   # FSDD + synthetic only
 #   bash recipes/digits/run.sh --train train --exp exp/digits_fsdd   # FSDD only
 #   bash recipes/digits/run.sh --stage 5 --stop-stage 5 trainer.epochs=10
 #   bash recipes/digits/run.sh --stage 3 --train train_an4 --init exp/an4/avg.pt \
@@ -17,11 +18,12 @@ stop_stage=6
 fsdd=${FSDD:-../shared/data/fsdd}
 data=data/digits  # manifests of this split
 synth=""  # synthetic speech folder (default: $data/synth; shareable between splits)
-train=train_synth  # train (FSDD only) | train_synth (+ synthetic) | train_synth8k
-                   # | train_an4 (+ synthetic + AN4 train, all at 8 kHz)
-                   # | train_an4d (+ synthetic + the digit words cut out of AN4 train)
+train=train_an4d  # train (FSDD only) | train_synth (+ synthetic) | train_synth8k
+                  # | train_an4 (+ synthetic + AN4 train, all at 8 kHz)
+                  # | train_an4d (+ synthetic + the digit words cut out of AN4 train)
 init=""  # a trained checkpoint to fine-tune (its CMVN statistics are kept)
-an4_data=${AN4_DATA:-data/an4}  # recipes/an4 stage 1 output, for train_an4(d)
+an4=${AN4:-../shared/data/an4}  # the AN4 corpus, for train_an4(d)
+an4_data=${AN4_DATA:-data/an4}  # its manifests (recipes/an4 stage 1; made if missing)
 an4_digits=${AN4_DIGITS:-data/digits/an4_digits}  # digits cut from it (train_an4d)
 # (+ synthetic resampled to FSDD's 8 kHz): see README
 dev_speaker=nicolas
@@ -63,6 +65,9 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ $train != train ]; then
     rate=0
     extra=()
     [ $train = train_synth8k ] && rate=8000
+    if [[ $train == train_an4* && ! -f "$an4_data/train.jsonl" ]]; then
+        $PY recipes/an4/prepare.py --an4 "$an4" --out "$an4_data"
+    fi
     if [ $train = train_an4 ]; then
         rate=8000
         extra=("$an4_data/train.jsonl")  # 74 more speakers, band-limited like FSDD
