@@ -1,6 +1,6 @@
 """Augmentation: SpecAugment and vocal tract length perturbation on features;
-additive noise, band-limiting and edge trimming on waveforms (speed perturbation is
-in data.py)."""
+additive noise, band-limiting, random EQ and edge trimming, cropping and padding
+on waveforms (speed perturbation is in data.py)."""
 
 from __future__ import annotations
 
@@ -408,11 +408,11 @@ class EdgeCrop(_EdgeChange):
     (drawn per side), keeping at least ``KEEP`` of the speech.
 
     A silence detector set too tight clips a word's first or last phone: the /th/
-    of *three*, the /s/ of *six*. Most of one FSDD speaker's clips start or end
-    within 20 dB of their loudest frame; a model that only ever heard whole words
-    hears a clipped *three* as *eight*. With probability ``prob`` the speech span
-    (as EdgeTrim finds it) is cut short, so that a word missing its edges is
-    still that word."""
+    of *three*, the /s/ of *six*. Three of FSDD's four speakers have clips that
+    start within 20 dB of their loudest frame (a third to three quarters of
+    them), and the held-out speaker whose clips are clipped most is the hardest.
+    With probability ``prob`` the speech span (as EdgeTrim finds it) is cut
+    short, so that the model also learns words missing their edges."""
 
     KIND = "crop"
     KEEP = 0.5  # the share of the speech span always kept
