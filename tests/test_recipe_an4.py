@@ -11,11 +11,16 @@ from tests.conftest import CLIPS, SHARED_AN4, load_recipe_prepare
 prepare = load_recipe_prepare("an4")
 
 
-def fake_an4(root: Path, with_test: bool) -> None:
-    """4 training speakers x 2 utterances (+ 1 test speaker), real SPHERE audio."""
+def fake_an4(
+    root: Path,
+    with_test: bool,
+    train_speakers: tuple[str, ...] = ("fa", "fb", "mc", "md"),
+) -> None:
+    """Training speakers (4 by default) x 2 utterances (+ 1 test speaker), real
+    SPHERE audio."""
     src = sorted(CLIPS.glob("*.sph"))
     (root / "etc").mkdir(parents=True)
-    portions = [("train", "an4_clstk", ["fa", "fb", "mc", "md"])]
+    portions = [("train", "an4_clstk", list(train_speakers))]
     if with_test:
         portions.append(("test", "an4test_clstk", ["fx"]))
     for portion, folder, speakers in portions:

@@ -247,3 +247,26 @@ def test_edges_counts_the_clips_cut_into_the_word(tmp_path, capsys):
     assert edges["whole"][2] == pytest.approx(len(wav) / rate)
     prepare.main(["edges", "--fsdd", str(tmp_path / "fsdd")])
     assert "| early | 50% | 50% |" in capsys.readouterr().out
+
+
+def test_stage_3_makes_the_an4_manifests_when_they_are_missing(tmp_path):
+    """--train train_an4(d) needs recipes/an4's manifests: stage 3 runs its
+    prepare.py on $AN4 when $AN4_DATA has no train.jsonl."""
+    from tests.test_recipe_an4 import fake_an4
+
+    fake_fsdd(tmp_path / "fsdd")
+    # 10 speakers: recipes/an4 holds 8 of them out as its dev set
+    fake_an4(tmp_path / "an4", False, tuple(f"s{k}" for k in range(10)))
+    data, an4_data = tmp_path / "split", tmp_path / "an4_m"
+    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
+               "--dev-speaker", "ann", *common])  # fmt: skip
+    env = {"AN4": str(tmp_path / "an4"), "AN4_DATA": str(an4_data)}
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
+               "--synth", str(fake_synth(tmp_path / "synth")), "--train",
+               "train_an4", *common], env)  # fmt: skip
+    an4_train = read_manifest(an4_data / "train.jsonl")
+    assert an4_train and {u.text for u in an4_train} == {"enter seven"}
+    merged = read_manifest(data / "train_an4.jsonl")
+    assert len(merged) == 8 + 1 + len(an4_train)
+    assert merged[-1].speaker == an4_train[-1].speaker
