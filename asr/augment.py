@@ -391,19 +391,23 @@ class EdgeTrim(_EdgeChange):
         loud = np.flatnonzero(power >= power.max() - EdgeTrim.SPEECH_DB)
         return int(loud[0]) * FRAME, min(len(wav), (int(loud[-1]) + 1) * FRAME)
 
+    def margins(self, span: tuple[int, int], rng: random.Random) -> tuple[int, int]:
+        """Samples kept before and after the speech span (drawn in that order);
+        a negative margin cuts into the speech."""
+        margin = self.max_ms / 1000 * SAMPLE_RATE
+        return int(rng.uniform(0, margin)), int(rng.uniform(0, margin))
+
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
         if not happens(self.prob, rng):
             return wav
         span = self.speech_span(wav)
         if span is None:
             return wav
-        margin = self.max_ms / 1000 * SAMPLE_RATE
-        start = max(0, span[0] - int(rng.uniform(0, margin)))
-        end = min(len(wav), span[1] + int(rng.uniform(0, margin)))
-        return wav[start:end]
+        before, after = self.margins(span, rng)
+        return wav[max(0, span[0] - before) : min(len(wav), span[1] + after)]
 
 
-class EdgeCrop(_EdgeChange):
+class EdgeCrop(EdgeTrim):
     """Cut a waveform to its speech and then 0 to ``max_ms`` into it at each end
     (drawn per side), keeping at least ``KEEP`` of the speech.
 
@@ -412,7 +416,8 @@ class EdgeCrop(_EdgeChange):
     start within 20 dB of their loudest frame (a third to three quarters of
     them), and the held-out speaker whose clips are clipped most is the hardest.
     With probability ``prob`` the speech span (as EdgeTrim finds it) is cut
-    short, so that the model also learns words missing their edges."""
+    short, so that the model also learns words missing their edges: EdgeTrim
+    with margins that reach into the speech."""
 
     KIND = "crop"
     KEEP = 0.5  # the share of the speech span always kept
@@ -420,18 +425,11 @@ class EdgeCrop(_EdgeChange):
     def __init__(self, prob: float, max_ms: float = 60.0):
         super().__init__(prob, max_ms)
 
-    def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
-        if not happens(self.prob, rng):
-            return wav
-        span = EdgeTrim.speech_span(wav)
-        if span is None:
-            return wav
+    def margins(self, span: tuple[int, int], rng: random.Random) -> tuple[int, int]:
         longest = min(
             self.max_ms / 1000 * SAMPLE_RATE, (1 - self.KEEP) / 2 * (span[1] - span[0])
         )
-        start = span[0] + int(rng.uniform(0, longest))
-        end = span[1] - int(rng.uniform(0, longest))
-        return wav[start:end]
+        return -int(rng.uniform(0, longest)), -int(rng.uniform(0, longest))
 
 
 class EdgePad(_EdgeChange):
