@@ -314,26 +314,47 @@ class RandomEQ:
             return None
         return cls(cfg.eq_prob, cfg.eq_max_db)
 
-    def curve_db(self, freqs: np.ndarray, gains_db: Sequence[float]) -> np.ndarray:
-        """The gain (dB) at ``freqs`` (Hz) of the curve through ``gains_db`` at the
-        anchor frequencies."""
-        anchors = np.geomspace(self.LOW_HZ, self.HIGH_HZ, self.ANCHORS)
-        where = np.log(np.clip(freqs, self.LOW_HZ, self.HIGH_HZ))
-        return np.interp(where, np.log(anchors), np.asarray(gains_db, dtype=float))
-
     def __call__(self, wav: torch.Tensor, rng: random.Random) -> torch.Tensor:
         if not happens(self.prob, rng) or len(wav) < 2:
             return wav
         gains = [rng.uniform(-self.max_db, self.max_db) for _ in range(self.ANCHORS)]
         return self.apply(wav, gains)
 
+    def curve_db(self, freqs: np.ndarray, gains_db: Sequence[float]) -> np.ndarray:
+        """The gain (dB) at ``freqs`` (Hz) of the curve through ``gains_db`` at the
+        anchor frequencies."""
+        return gain_curve_db(freqs, self.anchors(), gains_db)
+
+    def anchors(self) -> np.ndarray:
+        return np.geomspace(self.LOW_HZ, self.HIGH_HZ, self.ANCHORS)
+
     def apply(self, wav: torch.Tensor, gains_db: Sequence[float]) -> torch.Tensor:
         """``wav`` through the curve with ``gains_db`` at the anchors."""
-        x = wav.numpy().astype(np.float64)
-        freqs = np.fft.rfftfreq(len(x), 1.0 / SAMPLE_RATE)
-        gain = 10 ** (self.curve_db(freqs, gains_db) / 20)
-        out = np.fft.irfft(np.fft.rfft(x) * gain, n=len(x))
+        out = spectral_gain(wav.numpy(), self.anchors(), gains_db)
         return torch.from_numpy(out).to(wav.dtype)
+
+
+def spectral_gain(
+    wav: np.ndarray,
+    anchors_hz: np.ndarray,
+    gains_db: Sequence[float],
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
+    """``wav`` through a zero-phase filter with the gain curve of
+    ``gain_curve_db`` (float64 out)."""
+    x = np.asarray(wav, dtype=np.float64)
+    freqs = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
+    curve = gain_curve_db(freqs, anchors_hz, gains_db)
+    return np.fft.irfft(np.fft.rfft(x) * 10 ** (curve / 20), n=len(x))
+
+
+def gain_curve_db(
+    freqs: np.ndarray, anchors_hz: np.ndarray, gains_db: Sequence[float]
+) -> np.ndarray:
+    """The gain (dB) at ``freqs`` (Hz) of the curve joining ``gains_db`` at
+    ``anchors_hz`` linearly over log frequency, flat beyond the end anchors."""
+    where = np.log(np.clip(freqs, anchors_hz[0], anchors_hz[-1]))
+    return np.interp(where, np.log(anchors_hz), np.asarray(gains_db, dtype=float))
 
 
 FRAME = int(SAMPLE_RATE * ENERGY_HOP)  # samples per frame_energy_db frame (10 ms)

@@ -1,5 +1,5 @@
-"""`asr` sub-commands around the models: lm build, tune-decoder, stats, info,
-average, demo."""
+"""`asr` sub-commands around the models: lm build, tune-decoder, stats,
+speaker-eq, info, average, demo."""
 
 from __future__ import annotations
 
@@ -53,6 +53,41 @@ def add_tool_commands(sub, model_args, decoding_args) -> None:
         "(must match the training config's features.level_db)",
     )
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser(
+        "speaker-eq",
+        help="bring each speaker's long-term spectrum to a reference (no transcripts)",
+    )
+    eq_sub = p.add_subparsers(dest="eq_command", required=True)
+    r = eq_sub.add_parser(
+        "reference", help="the average spectrum of a manifest's speakers"
+    )
+    r.add_argument("manifest", type=Path)
+    r.add_argument("--output", type=Path, required=True, help="reference JSON")
+    r.set_defaults(func=cmd_eq_reference)
+    a = eq_sub.add_parser(
+        "apply", help="filter every clip by its speaker's gains -> audio + manifest"
+    )
+    a.add_argument("manifest", type=Path)
+    a.add_argument("--reference", type=Path, required=True)
+    a.add_argument(
+        "--out", type=Path, required=True, help="folder for wav/ and the manifests"
+    )
+    a.add_argument(
+        "--stats-clips",
+        type=int,
+        default=0,
+        help="measure each speaker on this many of its clips (drawn with a fixed "
+        "seed; 0: all); the others go to OUT/unseen.jsonl",
+    )
+    a.add_argument("--max-db", type=float, default=15.0, help="largest gain or cut")
+    a.add_argument(
+        "--smooth-bands",
+        type=int,
+        default=5,
+        help="the filter is a moving average over this many of the 32 bands (odd)",
+    )
+    a.set_defaults(func=cmd_eq_apply)
 
     p = sub.add_parser("info", help="describe a model checkpoint or export")
     model_args(p)
@@ -137,6 +172,42 @@ def cmd_stats(args) -> int:
     stats = {"mean": mean, "std": std, "n_mels": cfg.n_mels, "n_utterances": len(utts)}
     atomic_save({**stats, "level_db": args.level_db}, args.output)
     print(f"feature statistics of {len(utts)} utterances -> {args.output}")
+    return 0
+
+
+def cmd_eq_reference(args) -> int:
+    from asr import speaker_eq
+
+    levels, _ = speaker_eq.speaker_levels(read_manifest(args.manifest))
+    speaker_eq.save_reference(
+        args.output, speaker_eq.reference_levels(levels), len(levels)
+    )
+    print(f"average spectrum of {len(levels)} speakers -> {args.output}")
+    return 0
+
+
+def cmd_eq_apply(args) -> int:
+    from asr import speaker_eq
+    from asr.data import write_manifest
+
+    utts = read_manifest(args.manifest)
+    out, unseen, gains = speaker_eq.equalise_manifest(
+        utts,
+        speaker_eq.load_reference(args.reference),
+        args.out,
+        args.stats_clips,
+        args.max_db,
+        args.smooth_bands,
+    )
+    write_manifest(args.out / "manifest.jsonl", out)
+    doc = {spk: [round(float(g), 2) for g in v] for spk, v in sorted(gains.items())}
+    (args.out / "gains.json").write_text(json.dumps(doc) + "\n")
+    print(speaker_eq.describe_gains(gains, list(gains)[:8]))
+    n = len(gains)
+    print(f"{len(out)} utterances of {n} speakers -> {args.out}/manifest.jsonl")
+    if args.stats_clips:
+        write_manifest(args.out / "unseen.jsonl", unseen)
+        print(f"{len(unseen)} not measured -> {args.out}/unseen.jsonl")
     return 0
 
 

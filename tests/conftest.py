@@ -49,13 +49,14 @@ def load_recipe_prepare(recipe: str, script: str = "prepare"):
 
 
 def run_recipe(args: list[str], env: dict | None = None) -> str:
-    """Run a recipe script from the repository root (PY: this interpreter unless
-    ``env`` says otherwise); its stdout. A failing script fails the test."""
+    """Run a recipe script from the repository root (PY and ASR: this interpreter
+    unless ``env`` says otherwise); its stdout. A failing script fails the test."""
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "PY": sys.executable, **(env or {})}
+    here = {"PY": sys.executable, "ASR": f"{sys.executable} -m asr.cli"}
+    env = {**os.environ, **here, **(env or {})}
     done = subprocess.run(
         args, cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )

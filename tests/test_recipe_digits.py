@@ -188,6 +188,36 @@ def test_run_sh_split_and_synth_folders_are_options(tmp_path):
     assert {u.speaker for u in merged[:-1]} == {"bob", "cid"}
 
 
+def test_stage_3b_equalises_the_speakers_for_stages_4_to_6(tmp_path):
+    """By default stage 3 also writes every clip through its speaker's filter
+    (asr speaker-eq) towards the training speakers' average; the held-out speaker
+    is measured on at most 100 of his clips and scored on the others (none of
+    this fake speaker's 4). --speaker-eq 0 leaves the audio alone."""
+    fake_fsdd(tmp_path / "fsdd")
+    synth = fake_synth(tmp_path / "synth")
+    data = tmp_path / "split"
+    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
+               "--dev-speaker", "ann", *common])  # fmt: skip
+    stage3 = ["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
+              "--synth", str(synth), "--train", "train_synth", *common]  # fmt: skip
+    run_recipe([*stage3, "--speaker-eq", "0"])
+    assert not (data / "eq").exists()
+    out = run_recipe(stage3)
+    assert "stage 3b" in out
+    reference = json.loads((data / "eq" / "reference.json").read_text())
+    assert reference["n_speakers"] == 2  # bob and cid; the silent synthetic clip none
+    train = read_manifest(data / "eq" / "train_synth" / "manifest.jsonl")
+    assert [u.text for u in train] == [u.text for u in read_manifest(
+        data / "train_synth.jsonl")]  # fmt: skip
+    assert all("/eq/train_synth/wav/" in u.audio_filepath for u in train)
+    gains = json.loads((data / "eq" / "train_synth" / "gains.json").read_text())
+    assert set(gains) == {"bob", "cid"}
+    dev = read_manifest(data / "eq" / "dev" / "manifest.jsonl")
+    assert len(dev) == 4 and {u.speaker for u in dev} == {"ann"}
+    assert (data / "eq" / "dev" / "unseen.jsonl").read_text() == ""
+
+
 def _report(path: Path, errors: list[int]) -> None:
     """An `asr evaluate` TSV report: one-word references, these word errors."""
     head = "id\treference\thypothesis\tref_words\tsubstitutions\tdeletions\t"

@@ -27,6 +27,9 @@ an4_data=${AN4_DATA:-data/an4}  # its manifests (recipes/an4 stage 1; made if mi
 an4_digits=${AN4_DIGITS:-data/digits/an4_digits}  # digits cut from it (train_an4d)
 # (+ synthetic resampled to FSDD's 8 kHz): see README
 dev_speaker=nicolas
+speaker_eq=1  # 1: every speaker's long-term spectrum brought to the training
+              # speakers' average (asr speaker-eq; the held-out speaker measured on
+              # 100 of his clips, scored on the other 400); 0: the audio as it is
 exp=${EXP:-exp/digits}
 jobs=${JOBS:-2}
 copies=${SYNTH_COPIES:-16}  # synthetic renditions of each of the 50 texts
@@ -41,12 +44,19 @@ while [[ $# -gt 0 && $1 == --* ]]; do
         --init) init=$2; shift 2 ;;
         --data) data=$2; shift 2 ;;
         --synth) synth=$2; shift 2 ;;
+        --speaker-eq) speaker_eq=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
 synth=${synth:-$data/synth}
 PY=${PY:-.venv/bin/python}
 ASR=${ASR:-.venv/bin/asr}
+train_manifest=$data/$train.jsonl
+dev_manifest=$data/dev.jsonl
+if [ "$speaker_eq" = 1 ]; then  # stages 4-6 read the equalised copies (stage 3b)
+    train_manifest=$data/eq/$train/manifest.jsonl
+    dev_manifest=$data/eq/dev/unseen.jsonl
+fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     echo "stage 1: manifests from $fsdd ($dev_speaker held out as dev)"
@@ -82,10 +92,21 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ $train != train ]; then
         $data/train.jsonl "$synth/manifest.jsonl" "${extra[@]}" --rate $rate
 fi
 
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ "$speaker_eq" = 1 ]; then
+    echo "stage 3b: speaker equalisation of $data/$train.jsonl and $data/dev.jsonl"
+    $ASR speaker-eq reference $data/$train.jsonl --output $data/eq/reference.json
+    $ASR speaker-eq apply $data/$train.jsonl --reference $data/eq/reference.json \
+        --out $data/eq/$train
+    # the held-out speaker's filter from 100 of his clips, no transcripts; the
+    # other 400 are the dev set
+    $ASR speaker-eq apply $data/dev.jsonl --reference $data/eq/reference.json \
+        --out $data/eq/dev --stats-clips 100
+fi
+
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ -z "$init" ]; then
-    echo "stage 4: feature statistics of $data/$train.jsonl"
+    echo "stage 4: feature statistics of $train_manifest"
     mkdir -p "$exp"
-    $ASR stats $data/$train.jsonl --level-db -25 --output "$exp/cmvn.pt"
+    $ASR stats "$train_manifest" --level-db -25 --output "$exp/cmvn.pt"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
@@ -96,7 +117,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
     from=(data.cmvn_stats="$exp/cmvn.pt")
     [ -n "$init" ] && from=(trainer.init_from="$init")
     $PY -m asr.train --config-name digits \
-        data.train_manifest=$data/$train.jsonl data.dev_manifest=$data/dev.jsonl \
+        data.train_manifest="$train_manifest" data.dev_manifest="$dev_manifest" \
         "${from[@]}" trainer.out_dir="$exp" trainer.resume=$resume "$@"
     echo "training took $((SECONDS - start)) s" | tee -a "$exp/train.time"
 fi
@@ -106,15 +127,16 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     # word 2-gram of the digit texts (FSDD train + the synthetic texts; no AN4)
     $ASR lm build $data/train.jsonl $data/synth_texts.txt --order 2 \
         --output "$exp/lm.arpa"
+    [ "$speaker_eq" = 1 ] && cp $data/eq/reference.json "$exp/speaker_eq.json"
     for ckpt in best last avg; do
         [ -f "$exp/$ckpt.pt" ] || continue
-        $ASR evaluate $data/dev.jsonl --model "$exp/$ckpt.pt" \
+        $ASR evaluate "$dev_manifest" --model "$exp/$ckpt.pt" \
             --report "$exp/dev.$ckpt.greedy.tsv"
         # the beam decoder needs a space in the vocabulary: multi-word training text
         if grep -q '"text": "[a-z]* ' $data/$train.jsonl; then
-            $ASR evaluate $data/dev.jsonl --model "$exp/$ckpt.pt" --decoder beam \
+            $ASR evaluate "$dev_manifest" --model "$exp/$ckpt.pt" --decoder beam \
                 --lexicon $data/lexicon.txt --report "$exp/dev.$ckpt.lexicon.tsv"
-            $ASR evaluate $data/dev.jsonl --model "$exp/$ckpt.pt" \
+            $ASR evaluate "$dev_manifest" --model "$exp/$ckpt.pt" \
                 --lexicon $data/lexicon.txt --lm "$exp/lm.arpa" \
                 --report "$exp/dev.$ckpt.lexicon_lm.tsv"
         fi
