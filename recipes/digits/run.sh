@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Digits recipe (Free Spoken Digit Dataset, one speaker held out as dev):
-# prepare -> synthesize -> merge -> statistics -> train -> evaluate.
+# prepare -> synthesize -> merge (+ speaker equalisation) -> statistics -> train
+# -> evaluate.
 #   bash recipes/digits/run.sh          # all stages: FSDD + synthetic + AN4's digits
 #   bash recipes/digits/run.sh --train train_synth   # FSDD + synthetic only
 #   bash recipes/digits/run.sh --train train --exp exp/digits_fsdd   # FSDD only
+#   bash recipes/digits/run.sh --speaker-eq 0    # the audio as it is (stage 3b off)
 #   bash recipes/digits/run.sh --stage 5 --stop-stage 5 trainer.epochs=10
 #   bash recipes/digits/run.sh --stage 3 --train train_an4 --init exp/an4/avg.pt \
 #       --exp exp/digits_an4 model=bilstm_m         # fine-tune an AN4 model
