@@ -29,6 +29,7 @@ LOW_HZ, HIGH_HZ, BANDS = 100.0, 3800.0, 32  # within telephone audio's band
 EDGES_HZ = np.geomspace(LOW_HZ, HIGH_HZ, BANDS + 1)
 CENTRES_HZ = np.sqrt(EDGES_HZ[:-1] * EDGES_HZ[1:])
 SPEECH_DB = 30.0  # speech frames: within this of the clip's loudest 10 ms frame
+SILENT_DB = -90.0  # a clip whose loudest 10 ms frame is quieter has no levels
 SMOOTH_BANDS = 5  # the filter's curve is a moving average over this many bands
 MAX_DB = 15.0  # the largest gain or cut of the filter
 N_FFT = 4096  # 25 ms frames zero-padded: every band holds FFT bins, even at 100 Hz
@@ -41,7 +42,7 @@ def band_levels(wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray |
     if len(wav) < win:
         return None
     energy = frame_energy_db(wav, sample_rate)
-    if energy.max() < -90.0:
+    if energy.max() < SILENT_DB:
         return None
     n = 1 + (len(wav) - win) // hop
     starts = np.arange(n) * hop
