@@ -69,7 +69,13 @@ def add_tool_commands(sub, model_args, decoding_args) -> None:
         "apply", help="filter every clip by its speaker's gains -> audio + manifest"
     )
     a.add_argument("manifest", type=Path)
-    a.add_argument("--reference", type=Path, required=True)
+    a.add_argument(
+        "--reference",
+        type=Path,
+        required=True,
+        help="JSON of `asr speaker-eq reference` (a digits model keeps its own as "
+        "speaker_eq.json)",
+    )
     a.add_argument(
         "--out", type=Path, required=True, help="folder for wav/ and the manifests"
     )
