@@ -44,18 +44,15 @@ def band_levels(wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray |
     energy = frame_energy_db(wav, sample_rate)
     if energy.max() < SILENT_DB:
         return None
-    n = 1 + (len(wav) - win) // hop
-    starts = np.arange(n) * hop
-    loud = energy[np.minimum(starts // hop, len(energy) - 1)]
-    speech = loud > energy.max() - SPEECH_DB
-    frames = wav[starts[speech, None] + np.arange(win)] * np.hanning(win)
+    n = 1 + (len(wav) - win) // hop  # frame k starts at energy frame k (n <= len)
+    speech = energy[:n] > energy.max() - SPEECH_DB
+    starts = np.flatnonzero(speech) * hop
+    frames = wav[starts[:, None] + np.arange(win)] * np.hanning(win)
     power = np.abs(np.fft.rfft(frames, n=N_FFT, axis=1)) ** 2
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / sample_rate)
     band = np.searchsorted(EDGES_HZ, freqs, side="right") - 1
-    inside = (band >= 0) & (band < BANDS)
-    sums = np.zeros((len(frames), BANDS))
-    np.add.at(sums.T, band[inside], power[:, inside].T)
-    mean = sums / np.bincount(band[inside], minlength=BANDS)
+    member = band[:, None] == np.arange(BANDS)  # (bins, BANDS); outside: no band
+    mean = power @ member / member.sum(axis=0)
     return (10 * np.log10(mean + 1e-10)).mean(axis=0)
 
 

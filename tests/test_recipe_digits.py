@@ -46,6 +46,16 @@ def fake_synth(folder: Path) -> Path:
     return folder
 
 
+def stage_1_split(tmp_path: Path, data: Path) -> list[str]:
+    """A fake FSDD in ``tmp_path``/fsdd, split by run.sh stage 1 into ``data``
+    with ann held out; returns the options naming both, for later stages."""
+    fake_fsdd(tmp_path / "fsdd")
+    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
+               "--dev-speaker", "ann", *common])  # fmt: skip
+    return common
+
+
 def test_prepare_holds_out_one_speaker(tmp_path):
     durations = fake_fsdd(tmp_path / "fsdd")
     out = tmp_path / "m"
@@ -142,14 +152,11 @@ def test_an4_digit_words_are_cut_at_their_aligned_times(tmp_path, an4_manifest):
     from asr.decoding import DecodingOptions
     from asr.transcribe import Transcriber
 
-    fake_fsdd(tmp_path / "fsdd")
     an4 = tmp_path / "an4"
     an4.mkdir()
     (an4 / "train.jsonl").write_text(an4_manifest.read_text())  # recipes/an4's name
     data, cut = tmp_path / "split", tmp_path / "an4_digits"
-    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
-    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
-               "--dev-speaker", "ann", *common])  # fmt: skip
+    common = stage_1_split(tmp_path, data)
     env = {"AN4_DATA": str(an4), "AN4_DIGITS": str(cut)}
     run_recipe(["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
                "--synth", str(fake_synth(tmp_path / "synth")), "--train",
@@ -174,12 +181,9 @@ def test_an4_digit_words_are_cut_at_their_aligned_times(tmp_path, an4_manifest):
 
 def test_run_sh_split_and_synth_folders_are_options(tmp_path):
     """Another fold: its own manifests (--data), the shared synthetic speech."""
-    fake_fsdd(tmp_path / "fsdd")
     synth = fake_synth(tmp_path / "synth")
     data = tmp_path / "split_ann"
-    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
-    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
-               "--dev-speaker", "ann", *common])  # fmt: skip
+    common = stage_1_split(tmp_path, data)
     assert {u.speaker for u in read_manifest(data / "dev.jsonl")} == {"ann"}
     run_recipe(["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
                "--synth", str(synth), "--train", "train_synth", *common])  # fmt: skip
@@ -193,12 +197,9 @@ def test_stage_3b_equalises_the_speakers_for_stages_4_to_6(tmp_path):
     (asr speaker-eq) towards the training speakers' average; the held-out speaker
     is measured on at most 100 of his clips and scored on the others (none of
     this fake speaker's 4). --speaker-eq 0 leaves the audio alone."""
-    fake_fsdd(tmp_path / "fsdd")
     synth = fake_synth(tmp_path / "synth")
     data = tmp_path / "split"
-    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
-    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
-               "--dev-speaker", "ann", *common])  # fmt: skip
+    common = stage_1_split(tmp_path, data)
     stage3 = ["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
               "--synth", str(synth), "--train", "train_synth", *common]  # fmt: skip
     run_recipe([*stage3, "--speaker-eq", "0"])
@@ -284,13 +285,10 @@ def test_stage_3_makes_the_an4_manifests_when_they_are_missing(tmp_path):
     prepare.py on $AN4 when $AN4_DATA has no train.jsonl."""
     from tests.test_recipe_an4 import fake_an4
 
-    fake_fsdd(tmp_path / "fsdd")
     # 10 speakers: recipes/an4 holds 8 of them out as its dev set
     fake_an4(tmp_path / "an4", False, tuple(f"s{k}" for k in range(10)))
     data, an4_data = tmp_path / "split", tmp_path / "an4_m"
-    common = ["--fsdd", str(tmp_path / "fsdd"), "--data", str(data)]
-    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "1", "--stop-stage", "1",
-               "--dev-speaker", "ann", *common])  # fmt: skip
+    common = stage_1_split(tmp_path, data)
     env = {"AN4": str(tmp_path / "an4"), "AN4_DATA": str(an4_data)}
     run_recipe(["bash", "recipes/digits/run.sh", "--stage", "3", "--stop-stage", "3",
                "--synth", str(fake_synth(tmp_path / "synth")), "--train",
