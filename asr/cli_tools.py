@@ -6,9 +6,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asr.checkpoint import atomic_save, default_model_path
 from asr.data import read_manifest
+
+if TYPE_CHECKING:  # importing asr.features loads torchaudio: not for every command
+    from asr.features import FeatureConfig
 
 
 def add_tool_commands(sub, model_args, decoding_args) -> None:
@@ -51,6 +55,14 @@ def add_tool_commands(sub, model_args, decoding_args) -> None:
         default=None,
         help="normalise each utterance's speech level to this dBFS first "
         "(must match the training config's features.level_db)",
+    )
+    p.add_argument(
+        "--overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the training run's Hydra overrides, as they are: the features.* ones "
+        "(e.g. features.n_mels=40) set the features measured, the others are ignored",
     )
     p.set_defaults(func=cmd_stats)
 
@@ -168,15 +180,42 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
 
+def feature_config(base: FeatureConfig, overrides: list[str]) -> FeatureConfig:
+    """``base`` (a FeatureConfig) with the ``features.KEY=VALUE`` items of
+    ``overrides`` applied; items for other config groups are skipped, so a recipe
+    can hand `asr stats` the overrides it gives training."""
+    values = {}
+    names = {f.name for f in dataclasses.fields(base)}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not key.startswith("features."):
+            continue
+        name = key.removeprefix("features.")
+        if not sep or name not in names:
+            raise ValueError(
+                f"{item!r}: expected features.KEY=VALUE with KEY one of {sorted(names)}"
+            )
+        if value.lower() in ("null", "none"):
+            values[name] = None
+            continue
+        kind = int if isinstance(getattr(base, name), int) else float
+        try:
+            values[name] = kind(value)
+        except ValueError:
+            raise ValueError(f"{item!r}: {value!r} is not {kind.__name__}") from None
+    return dataclasses.replace(base, **values)
+
+
 def cmd_stats(args) -> int:
     from asr.audio import load_audio
     from asr.features import FeatureConfig, compute_cmvn_stats
 
+    cfg = feature_config(FeatureConfig(level_db=args.level_db), args.overrides)
     utts = read_manifest(args.manifest)
-    cfg = FeatureConfig(level_db=args.level_db)
     mean, std = compute_cmvn_stats((load_audio(u.audio_filepath) for u in utts), cfg)
     stats = {"mean": mean, "std": std, "n_mels": cfg.n_mels, "n_utterances": len(utts)}
-    atomic_save({**stats, "level_db": args.level_db}, args.output)
+    stats["features"] = dataclasses.asdict(cfg)
+    atomic_save({**stats, "level_db": cfg.level_db}, args.output)
     print(f"feature statistics of {len(utts)} utterances -> {args.output}")
     return 0
 

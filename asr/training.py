@@ -37,7 +37,7 @@ from asr.data import (
     sample_indices,
 )
 from asr.distributed import init_distributed, wrap_ddp
-from asr.features import compute_cmvn_stats
+from asr.features import FeatureConfig, compute_cmvn_stats
 from asr.loader import train_loader
 from asr.metrics import score
 from asr.model import ASRModel
@@ -64,6 +64,28 @@ from asr.train_setup import (
 from asr.transcribe import Transcriber
 
 log = logging.getLogger(__name__)
+
+
+# the features that change what a frame's statistics are (hop_ms only changes
+# how many frames there are)
+STATS_FIELDS = ("sample_rate", "n_mels", "win_ms", "n_fft")
+
+
+def check_stats_features(stats: dict, cfg: FeatureConfig, path: str) -> None:
+    """ValueError unless the `asr stats` file ``stats`` (read from ``path``)
+    measured the features ``cfg`` computes. Files from before `asr stats` recorded
+    its features are checked on their band count."""
+    made = stats.get("features") or {"n_mels": len(stats["mean"])}
+    wrong = [
+        f"features.{k}={getattr(cfg, k)} (the file's: {made[k]})"
+        for k in STATS_FIELDS
+        if k in made and made[k] != getattr(cfg, k)
+    ]
+    if wrong:
+        raise ValueError(
+            f"{path} measured other features than this run's {', '.join(wrong)}: "
+            "rerun `asr stats` with the run's features.* overrides"
+        )
 
 
 class Trainer:
@@ -152,6 +174,7 @@ class Trainer:
                     f" but features.level_db={self.cfg.features.level_db}: rerun "
                     "`asr stats` with the matching --level-db"
                 )
+            check_stats_features(stats, self.cfg.features, self.cfg.data.cmvn_stats)
             return stats["mean"], stats["std"]
         utts, seed = self.train_utts, self.cfg.trainer.seed
         picked = sample_indices(len(utts), self.cfg.data.cmvn_max_utterances, seed)

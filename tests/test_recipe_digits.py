@@ -298,3 +298,17 @@ def test_stage_3_makes_the_an4_manifests_when_they_are_missing(tmp_path):
     merged = read_manifest(data / "train_an4.jsonl")
     assert len(merged) == 8 + 1 + len(an4_train)
     assert merged[-1].speaker == an4_train[-1].speaker
+
+
+def test_stage_4_measures_the_features_of_the_training_overrides(tmp_path):
+    """run.sh hands its Hydra overrides to `asr stats`: features.n_mels=40 gives
+    40-band statistics, which stage 5 would otherwise refuse."""
+    from asr.checkpoint import safe_load
+
+    data, exp = tmp_path / "split", tmp_path / "exp"
+    common = stage_1_split(tmp_path, data)
+    run_recipe(["bash", "recipes/digits/run.sh", "--stage", "4", "--stop-stage", "4",
+                "--train", "train", "--speaker-eq", "0", "--exp", str(exp), *common,
+                "features.n_mels=40", "model.hidden_size=8"])  # fmt: skip
+    stats = safe_load(exp / "cmvn.pt")
+    assert stats["mean"].shape == (40,) and stats["level_db"] == -25.0

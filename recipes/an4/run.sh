@@ -31,7 +31,7 @@ fi
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     echo "stage 2: feature statistics of the training manifest"
     mkdir -p "$exp"
-    $ASR stats $data/train.jsonl --level-db -25 --output "$exp/cmvn.pt"
+    $ASR stats $data/train.jsonl --level-db -25 --output "$exp/cmvn.pt" --overrides "$@"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then

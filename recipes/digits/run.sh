@@ -108,7 +108,7 @@ fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ] && [ -z "$init" ]; then
     echo "stage 4: feature statistics of $train_manifest"
     mkdir -p "$exp"
-    $ASR stats "$train_manifest" --level-db -25 --output "$exp/cmvn.pt"
+    $ASR stats "$train_manifest" --level-db -25 --output "$exp/cmvn.pt" --overrides "$@"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then

@@ -38,7 +38,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
     echo "stage 2: feature statistics of 2000 training utterances drawn at random"
     mkdir -p "$exp"
     shuf -n 2000 --random-source=<(yes) $data/train.jsonl > "$exp/cmvn_sample.jsonl"
-    $ASR stats "$exp/cmvn_sample.jsonl" --level-db -25 --output "$exp/cmvn.pt"
+    $ASR stats "$exp/cmvn_sample.jsonl" --level-db -25 --output "$exp/cmvn.pt" --overrides "$@"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
