@@ -14,7 +14,7 @@ from pathlib import Path
 
 from asr.audio import AudioError, decode_audio_bytes
 from asr.checkpoint import CheckpointError, default_model_path
-from asr.data import ManifestError, read_manifest
+from asr.data import ManifestError, Utterance, read_manifest
 from asr.decoding import DecodingOptions
 from asr.export import load_inference_model
 from asr.metrics import score
@@ -75,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _model_args(p)
     _decoding_args(p)
+    _speaker_eq_arg(p, "all the input files as one speaker's")
     p.add_argument("--format", default="txt", choices=[*FORMATS, "all"])
     p.add_argument(
         "--output-dir",
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("manifest", type=Path)
     _model_args(p)
     _decoding_args(p)
+    _speaker_eq_arg(p, "each speaker of the manifest on all of his clips")
     p.add_argument(
         "--report",
         type=Path,
@@ -137,6 +139,41 @@ def _model_args(p: argparse.ArgumentParser, compute_flag: str = "--device") -> N
         default=30.0,
         help="longer files are cut at pauses into pieces this long",
     )
+
+
+def _speaker_eq_arg(p: argparse.ArgumentParser, measured: str) -> None:
+    p.add_argument(
+        "--speaker-eq",
+        type=Path,
+        metavar="REFERENCE",
+        help="for a model trained on speaker-equalised audio (the digits recipe's): "
+        "filter the inputs towards this reference (asr speaker-eq reference; the "
+        f"recipe keeps it as EXP/speaker_eq.json), measuring {measured}",
+    )
+
+
+def speaker_eq_filter(args, utts):
+    """``--speaker-eq``: an audio filter for the Transcriber, each clip of
+    ``utts`` through its speaker's filter; None without the option."""
+    if not args.speaker_eq:
+        return None
+    from asr import speaker_eq
+
+    gains = speaker_eq.clip_gains(utts, speaker_eq.load_reference(args.speaker_eq))
+    print(
+        f"speaker equalisation towards {args.speaker_eq}: "
+        f"{len({speaker_eq.speaker_of(u) for u in utts if u.audio_filepath in gains})}"
+        " speaker(s), "
+        f"{len(gains)} of {len(utts)} clips measured",
+        file=sys.stderr,
+    )
+
+    def equalise(name: str, wav):
+        if name not in gains:
+            return wav
+        return speaker_eq.as_pcm16(speaker_eq.equalise(wav, gains[name]))
+
+    return equalise
 
 
 def _decoding_args(p: argparse.ArgumentParser) -> None:
@@ -198,7 +235,9 @@ def decoding_options(args, model_defaults: dict | None = None) -> DecodingOption
     return dataclasses.replace(opts, **flags)
 
 
-def load_transcriber(args, options: DecodingOptions | None = None) -> Transcriber:
+def load_transcriber(
+    args, options: DecodingOptions | None = None, audio_filter=None
+) -> Transcriber:
     model, tokenizer = load_inference_model(
         args.model or default_model_path(), pick_device(args.device)
     )
@@ -208,6 +247,7 @@ def load_transcriber(args, options: DecodingOptions | None = None) -> Transcribe
         options or decoding_options(args, model.decoding_defaults),
         args.batch_seconds,
         args.max_segment_seconds,
+        audio_filter,
     )
 
 
@@ -250,8 +290,9 @@ def _transcripts(tr: Transcriber, inputs: list[str]):
 def cmd_transcribe(args) -> int:
     from tqdm import tqdm
 
-    tr = load_transcriber(args)
     inputs = expand_inputs(args.inputs)
+    one_speaker = [Utterance(i, 0.0, "", "inputs") for i in inputs if i != "-"]
+    tr = load_transcriber(args, audio_filter=speaker_eq_filter(args, one_speaker))
     formats = list(FORMATS) if args.format == "all" else [args.format]
     words = tr.options.word_timestamps
     n_failed = 0
@@ -298,7 +339,7 @@ def cmd_evaluate(args) -> int:
             f"than once (e.g. {dups[0]}); each line is scored",
             file=sys.stderr,
         )
-    tr = load_transcriber(args)
+    tr = load_transcriber(args, audio_filter=speaker_eq_filter(args, utts))
     refs, hyps, ids, n_failed = [], [], [], 0
     for utt, t in zip(utts, tr.transcribe_files(u.audio_filepath for u in utts)):
         if t.error:

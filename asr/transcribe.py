@@ -8,7 +8,7 @@ memory stays bounded whatever the file length.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,8 +71,12 @@ class Transcriber:
         options: DecodingOptions | None = None,
         batch_seconds: float = 120.0,
         max_segment_seconds: float = 30.0,
+        audio_filter: Callable[[str, np.ndarray], np.ndarray] | None = None,
     ):
+        """``audio_filter(name, wav)``: what the model reads of each file's (or
+        long file's piece's) 16 kHz audio; e.g. a speaker's equalisation."""
         self.model, self.tokenizer = model, tokenizer
+        self.audio_filter = audio_filter
         self.options = options or DecodingOptions()
         self.decoder = build_decoder(self.options, tokenizer)
         self.batch_seconds, self.max_segment_seconds = (
@@ -147,7 +151,7 @@ class Transcriber:
         results, wavs = [], []
         for p in paths:
             try:
-                wavs.append(load_audio(p))
+                wavs.append(self._filtered(p, load_audio(p)))
                 results.append(Transcript(p, duration=len(wavs[-1]) / SAMPLE_RATE))
             except AudioError as err:
                 results.append(Transcript(p, error=str(err)))
@@ -172,7 +176,7 @@ class Transcriber:
         budget = self.batch_seconds * SAMPLE_RATE
         try:
             for offset, wav in split_at_pauses(blocks, self.max_segment_seconds):
-                pending.append((offset, wav))
+                pending.append((offset, self._filtered(name, wav)))
                 if sum(len(w) for _, w in pending) >= budget:
                     pieces += self._decode_pieces(pending)
                     pending = []
@@ -182,6 +186,11 @@ class Transcriber:
         res = Transcript(name, duration=pieces[-1][1] if pieces else 0.0)
         _fill(res, pieces)
         return res
+
+    def _filtered(self, name: str, wav: np.ndarray) -> np.ndarray:
+        if self.audio_filter is None:
+            return wav
+        return self.audio_filter(name, wav).astype(np.float32, copy=False)
 
     def _decode_pieces(self, pending):
         hyps = self.transcribe_waveforms([w for _, w in pending])

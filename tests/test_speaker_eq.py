@@ -3,9 +3,11 @@ real FSDD and AN4 clips."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +183,113 @@ def test_clips_keep_their_names_and_two_of_one_name_both_stay(tmp_path):
     assert out[0].id == "7_lucas_1"
     assert out[1].id.startswith("7_lucas_1-") and out[1].id != out[0].id
     assert len(list((tmp_path / "eq" / "wav").glob("*.wav"))) == 2
+
+
+def test_as_pcm16_rounds_as_a_written_file():
+    """In memory, the equalised samples are those `apply` writes and a model
+    reads back: within one 16-bit step of soundfile's own rounding."""
+    wav = eq.equalise(load_audio(real_clips()[0]), RAMP)
+    buf = io.BytesIO()
+    sf.write(buf, wav, 16000, subtype="PCM_16", format="WAV")
+    buf.seek(0)
+    written, _ = sf.read(buf, dtype="float32")
+    assert np.abs(eq.as_pcm16(wav) - written).max() <= 1 / 32768
+    assert np.array_equal(eq.as_pcm16(np.array([2.0, -2.0])), [32767 / 32768, -1.0])
+
+
+def test_file_levels_of_a_long_file_are_measured_in_blocks(tmp_path, monkeypatch):
+    """A file longer than BLOCK_SECONDS is read block by block; the shape of its
+    levels (what a filter follows) is the whole file's within 0.5 dB.
+    Unreadable files have none."""
+    wav = np.concatenate([load_audio(p) for p in real_clips()] * 3)
+    path = tmp_path / "long.wav"
+    sf.write(path, wav, 16000, subtype="PCM_16")
+    whole = eq.band_levels(load_audio(path))
+    monkeypatch.setattr(eq, "BLOCK_SECONDS", len(wav) / 16000 / 4)
+    blocks = []
+    real_band_levels = eq.band_levels
+    monkeypatch.setattr(
+        eq, "band_levels", lambda w: blocks.append(len(w)) or real_band_levels(w)
+    )
+    assert np.abs(shape(eq.file_levels(str(path)) - whole)).max() < 0.5
+    assert len(blocks) >= 4
+    (tmp_path / "bad.wav").write_bytes(b"RIFF junk")
+    assert eq.file_levels(str(tmp_path / "bad.wav")) is None
+
+
+def test_clip_gains_are_each_speakers_filter(tmp_path):
+    utts = manifest_of_two_speakers(tmp_path)
+    levels, _ = eq.speaker_levels(utts)
+    gains = eq.clip_gains(utts, levels["plain"])
+    _, _, by_speaker = eq.equalise_manifest(utts, levels["plain"], tmp_path / "eq")
+    assert set(gains) == {u.audio_filepath for u in utts}
+    for u in utts:
+        assert np.array_equal(gains[u.audio_filepath], by_speaker[u.speaker])
+
+
+def test_evaluate_and_transcribe_equalise_as_apply_does(tmp_path):
+    """`asr evaluate --speaker-eq REF` decodes what `asr speaker-eq apply` would
+    have written (the same hypotheses as evaluating its files); `asr transcribe
+    --speaker-eq` measures all its inputs as one speaker."""
+    from asr.cli import main
+
+    utts = manifest_of_two_speakers(tmp_path)
+    manifest, ref = tmp_path / "m.jsonl", tmp_path / "ref.json"
+    write_manifest(manifest, utts)
+    levels, _ = eq.speaker_levels(utts)
+    eq.save_reference(ref, levels["tilted"] + RAMP, 1)  # far from both speakers
+    out, _, _ = eq.equalise_manifest(utts, eq.load_reference(ref), tmp_path / "eq")
+    written = tmp_path / "written.jsonl"
+    write_manifest(written, out)
+    reports = {}
+    for name, args in [
+        ("memory", [str(manifest), "--speaker-eq", str(ref)]),
+        ("files", [str(written)]),
+        ("raw", [str(manifest)]),
+    ]:
+        reports[name] = tmp_path / f"{name}.tsv"
+        assert main(["evaluate", *args, "--report", str(reports[name])]) == 0
+
+    def hyps(report):
+        return [r.split("\t")[2] for r in report.read_text().splitlines()[1:]]
+
+    assert hyps(reports["memory"]) == hyps(reports["files"])
+    assert hyps(reports["memory"]) != hyps(reports["raw"])  # the filter did act
+    # transcribe: one speaker's inputs, the same as apply on a one-speaker manifest
+    tilted = [u for u in utts if u.speaker == "tilted"]
+    one = eq.equalise_manifest(tilted, eq.load_reference(ref), tmp_path / "eq1")[0]
+    res = tmp_path / "t"
+    paths = [u.audio_filepath for u in tilted]
+    assert main(["transcribe", *paths, "--speaker-eq", str(ref), "--format", "json",
+                 "--output-dir", str(res / "memory")]) == 0  # fmt: skip
+    assert main(["transcribe", *[u.audio_filepath for u in one], "--format", "json",
+                 "--output-dir", str(res / "files")]) == 0  # fmt: skip
+    for u in tilted:
+        stem = Path(u.audio_filepath).stem
+        memory = json.loads((res / "memory" / f"{stem}.json").read_text())["text"]
+        files = json.loads((res / "files" / f"{stem}.json").read_text())["text"]
+        assert memory == files
+
+
+def test_transcriber_filters_every_piece_of_a_long_file(tmp_path):
+    """A long file is cut into pieces; the filter sees each piece, under the
+    file's name. A filter that silences the audio leaves no text."""
+    from asr.checkpoint import default_model_path, load_model
+    from asr.transcribe import Transcriber
+
+    wav = np.concatenate([load_audio(p) for p, _ in clip_rows()[:3]])
+    path = tmp_path / "long.wav"
+    sf.write(path, wav, 16000, subtype="PCM_16")
+    model, tokenizer, _ = load_model(default_model_path())
+    seen = []
+
+    def silence(name, piece):
+        seen.append((name, len(piece)))
+        return np.zeros_like(piece)
+
+    plain = Transcriber(model, tokenizer, max_segment_seconds=2.0)
+    quiet = Transcriber(model, tokenizer, max_segment_seconds=2.0, audio_filter=silence)
+    assert plain.transcribe_long(str(path)).text
+    assert quiet.transcribe_long(str(path)).text == ""
+    assert len(seen) > 1 and {n for n, _ in seen} == {str(path)}
+    assert sum(n for _, n in seen) == len(wav)
