@@ -88,7 +88,7 @@ class DFTLogMel(LogMel):
         fb = self.mel.mel_scale.fb  # (K, n_mels)
         mel = (re * re + im * im).transpose(1, 2) @ fb  # (B, T+, n_mels)
         feat_lens = self.frame_lens(wav_lens)
-        return _first_frames(mel, feat_lens).clamp(min=1e-10).log(), feat_lens
+        return self.log(_first_frames(mel, feat_lens)), feat_lens
 
 
 class PaddedBiRNN(nn.Module):

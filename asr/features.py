@@ -23,6 +23,11 @@ class FeatureConfig:
     # scale each utterance so its speech (the louder half of its 10 ms frames) sits
     # at this level in dBFS; None: leave levels as recorded
     level_db: float | None = None
+    # add the power of white noise at this level (dBFS, after the level
+    # normalisation) to every frame's spectrum before the log, so that digital
+    # silence and a quiet recording's hiss look alike (dither, in expectation and
+    # without its randomness); None: only a 1e-10 floor against log(0)
+    floor_dbfs: float | None = None
 
     @property
     def win_length(self) -> int:
@@ -56,6 +61,21 @@ class LogMel(nn.Module):
             center=False,
             power=2.0,
         )
+        # not saved in checkpoints: it follows from the config
+        self.register_buffer("power_floor", self._power_floor(), persistent=False)
+
+    def _power_floor(self) -> torch.Tensor:
+        """(n_mels,) the mel power of white noise at ``floor_dbfs`` (E|X_k|^2 =
+        variance * sum(window^2) in every bin); zeros without a floor."""
+        if self.cfg.floor_dbfs is None:
+            return torch.zeros(self.cfg.n_mels)
+        variance = 10 ** (self.cfg.floor_dbfs / 10)
+        per_bin = variance * float(self.mel.spectrogram.window.square().sum())
+        return per_bin * self.mel.mel_scale.fb.sum(dim=0)
+
+    def log(self, mel: torch.Tensor) -> torch.Tensor:
+        """Mel power (..., n_mels) -> log features, with the floor added."""
+        return (mel + self.power_floor).clamp(min=1e-10).log()
 
     def frame_lens(self, wav_lens: torch.Tensor) -> torch.Tensor:
         """Number of frames for each waveform length (at least 1)."""
@@ -91,8 +111,7 @@ class LogMel(nn.Module):
         # |X|^2 as re^2 + im^2: abs().pow(2) (torchaudio's way) takes a square
         # root per bin and was half the time of the whole frontend
         power = spec.real.square() + spec.imag.square()
-        feats = power @ self.mel.mel_scale.fb  # (B, T, n_mels)
-        return feats.clamp(min=1e-10).log()
+        return self.log(power @ self.mel.mel_scale.fb)  # (B, T, n_mels)
 
 
 class GlobalCMVN(nn.Module):

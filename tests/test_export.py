@@ -95,10 +95,13 @@ def test_cli_transcribes_and_evaluates_with_an_exported_model(
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
 def test_small_random_models_round_trip(rnn, clips, tmp_path):
     torch.manual_seed(0)
-    # both frontends, and 5 ms feature hops (20 ms encoder frames)
-    level_db, hop_ms = (None, 5.0) if rnn == "gru" else (-25.0, 10.0)
+    # both frontends, with and without a power floor, and 5 ms feature hops (20 ms
+    # encoder frames)
+    level_db, hop_ms, floor = (
+        (None, 5.0, None) if rnn == "gru" else (-25.0, 10.0, -70.0)
+    )
     cfg = ModelConfig(conv_channels=4, hidden_size=16, n_layers=2, rnn=rnn)
-    feats = FeatureConfig(n_mels=40, level_db=level_db, hop_ms=hop_ms)
+    feats = FeatureConfig(n_mels=40, level_db=level_db, hop_ms=hop_ms, floor_dbfs=floor)
     model = ASRModel(cfg, feats, 5).eval()
     tokenizer = CharTokenizer(["<blank>", " ", "a", "b", "c"])
     for name in ("m.onnx", "m.ts"):
