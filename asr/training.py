@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 
 # the features that change what a frame's statistics are (hop_ms only changes
 # how many frames there are)
-STATS_FIELDS = ("sample_rate", "n_mels", "win_ms", "n_fft")
+STATS_FIELDS = ("sample_rate", "n_mels", "win_ms", "n_fft", "floor_dbfs")
 
 
 def check_stats_features(stats: dict, cfg: FeatureConfig, path: str) -> None:

@@ -69,6 +69,12 @@ def test_training_refuses_stats_of_other_features(an4_manifest, tmp_path):
     torch.save(old, path)
     with pytest.raises(ValueError, match="features.n_mels=80"):
         Trainer(cfg)
+    # a power floor changes the statistics too
+    stats_file(an4_manifest, path)
+    cfg.features.floor_dbfs = -70.0
+    with pytest.raises(ValueError, match=r"floor_dbfs=-70.0 \(the file's: None\)"):
+        Trainer(cfg)
+    cfg.features.floor_dbfs = None
     # the same features as the run: the file's statistics are used
     stats = stats_file(an4_manifest, path)
     trainer = Trainer(cfg)
