@@ -68,14 +68,15 @@ log = logging.getLogger(__name__)
 
 # the features that change what a frame's statistics are (hop_ms only changes
 # how many frames there are)
-STATS_FIELDS = ("sample_rate", "n_mels", "win_ms", "n_fft", "floor_dbfs")
+STATS_FIELDS = ("level_db", "sample_rate", "n_mels", "win_ms", "n_fft", "floor_dbfs")
 
 
 def check_stats_features(stats: dict, cfg: FeatureConfig, path: str) -> None:
     """ValueError unless the `asr stats` file ``stats`` (read from ``path``)
     measured the features ``cfg`` computes. Files from before `asr stats` recorded
-    its features are checked on their band count."""
-    made = stats.get("features") or {"n_mels": len(stats["mean"])}
+    its features are checked on their level and band count."""
+    made = dict(stats.get("features") or {"n_mels": len(stats["mean"])})
+    made["level_db"] = stats.get("level_db")  # every file has it (None: not set)
     wrong = [
         f"features.{k}={getattr(cfg, k)} (the file's: {made[k]})"
         for k in STATS_FIELDS
@@ -84,7 +85,7 @@ def check_stats_features(stats: dict, cfg: FeatureConfig, path: str) -> None:
     if wrong:
         raise ValueError(
             f"{path} measured other features than this run's {', '.join(wrong)}: "
-            "rerun `asr stats` with the run's features.* overrides"
+            "rerun `asr stats` with the run's --level-db and features.* overrides"
         )
 
 
@@ -167,13 +168,6 @@ class Trainer:
     def _cmvn_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cfg.data.cmvn_stats:
             stats = safe_load(self.cfg.data.cmvn_stats)
-            level_db = stats.get("level_db")
-            if level_db != self.cfg.features.level_db:
-                raise ValueError(
-                    f"{self.cfg.data.cmvn_stats} was computed with level_db={level_db}"
-                    f" but features.level_db={self.cfg.features.level_db}: rerun "
-                    "`asr stats` with the matching --level-db"
-                )
             check_stats_features(stats, self.cfg.features, self.cfg.data.cmvn_stats)
             return stats["mean"], stats["std"]
         utts, seed = self.train_utts, self.cfg.trainer.seed

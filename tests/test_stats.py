@@ -69,6 +69,10 @@ def test_training_refuses_stats_of_other_features(an4_manifest, tmp_path):
     torch.save(old, path)
     with pytest.raises(ValueError, match="features.n_mels=80"):
         Trainer(cfg)
+    # so does the level normalisation (--level-db)
+    stats_file(an4_manifest, path, level_db="-25")
+    with pytest.raises(ValueError, match=r"features\.level_db=None \(the file's: -25"):
+        Trainer(cfg)
     # a power floor changes the statistics too
     stats_file(an4_manifest, path)
     cfg.features.floor_dbfs = -70.0
