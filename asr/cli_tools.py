@@ -188,6 +188,7 @@ def feature_config(base: FeatureConfig, overrides: list[str]) -> FeatureConfig:
     names = {f.name for f in dataclasses.fields(base)}
     for item in overrides:
         key, sep, value = item.partition("=")
+        key = key.removeprefix("++")  # Hydra's "set or add": training sets it too
         if not key.startswith("features."):
             continue
         name = key.removeprefix("features.")

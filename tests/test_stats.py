@@ -47,6 +47,7 @@ def test_feature_overrides_are_typed_and_checked():
     cfg = feature_config(base, ["features.hop_ms=5", "features.level_db=null"])
     assert cfg.hop_ms == 5.0 and cfg.level_db is None and cfg.n_mels == 80
     assert feature_config(base, ["features.n_mels=64"]).n_mels == 64
+    assert feature_config(base, ["++features.n_mels=64"]).n_mels == 64
     assert feature_config(base, ["features.level_db=-20"]).level_db == -20.0
     assert feature_config(base, ["trainer.epochs=3", "+x=1", "~y"]) == base
     with pytest.raises(ValueError, match="n_mel"):
