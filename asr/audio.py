@@ -18,6 +18,24 @@ import soundfile as sf
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 1000  # lower rates hold no speech: the header must be corrupt
+# file name endings searched for in folders (asr transcribe DIR, corpus trees)
+AUDIO_EXTENSIONS = {
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".sph",
+    ".nist",
+    ".aif",
+    ".aiff",
+    ".m4a",
+    ".aac",
+    ".mp4",
+    ".webm",
+    ".wma",
+}
 
 
 class AudioError(ValueError):

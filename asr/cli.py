@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from asr.audio import AudioError, decode_audio_bytes
+from asr.audio import AUDIO_EXTENSIONS, AudioError, decode_audio_bytes
 from asr.checkpoint import CheckpointError, default_model_path
 from asr.data import ManifestError, Utterance, read_manifest
 from asr.decoding import DecodingOptions
@@ -22,24 +22,6 @@ from asr.mic import MicrophoneError
 from asr.output import FORMATS, render, write_outputs
 from asr.train_setup import pick_device
 from asr.transcribe import Transcriber, Transcript
-
-AUDIO_EXTENSIONS = {
-    ".wav",
-    ".flac",
-    ".ogg",
-    ".oga",
-    ".opus",
-    ".mp3",
-    ".sph",
-    ".nist",
-    ".aif",
-    ".aiff",
-    ".m4a",
-    ".aac",
-    ".mp4",
-    ".webm",
-    ".wma",
-}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asr.checkpoint import atomic_save, default_model_path
-from asr.data import read_manifest
+from asr.data import read_manifest, write_manifest
 
 if TYPE_CHECKING:  # importing asr.features loads torchaudio: not for every command
     from asr.features import FeatureConfig
@@ -106,6 +107,28 @@ def add_tool_commands(sub, model_args, decoding_args) -> None:
         help="the filter is a moving average over this many of the 32 bands (odd)",
     )
     a.set_defaults(func=cmd_eq_apply)
+
+    p = sub.add_parser(
+        "import-kaldi", help="a Kaldi data directory -> a JSONL manifest"
+    )
+    p.add_argument("data_dir", type=Path, help="folder with wav.scp, text, utt2spk")
+    p.add_argument("--output", type=Path, required=True, help="the manifest to write")
+    p.add_argument(
+        "--audio-root",
+        type=Path,
+        help="relative wav.scp paths start here (default: DATA_DIR's parent)",
+    )
+    p.add_argument(
+        "--audio-out",
+        type=Path,
+        help="folder for the WAVs of segments and of piped wav.scp entries",
+    )
+    p.add_argument(
+        "--run-pipes",
+        action="store_true",
+        help="run wav.scp commands ('sph2pipe ... |'); off: such entries are skipped",
+    )
+    p.set_defaults(func=cmd_import_kaldi)
 
     p = sub.add_parser("info", help="describe a model checkpoint or export")
     model_args(p)
@@ -234,7 +257,6 @@ def cmd_eq_reference(args) -> int:
 
 def cmd_eq_apply(args) -> int:
     from asr import speaker_eq
-    from asr.data import write_manifest
 
     utts = read_manifest(args.manifest)
     out, unseen, gains = speaker_eq.equalise_manifest(
@@ -254,6 +276,29 @@ def cmd_eq_apply(args) -> int:
     if args.stats_clips:
         write_manifest(args.out / "unseen.jsonl", unseen)
         print(f"{len(unseen)} not measured -> {args.out}/unseen.jsonl")
+    return 0
+
+
+def cmd_import_kaldi(args) -> int:
+    from asr.kaldi import import_kaldi_dir
+
+    done = import_kaldi_dir(
+        args.data_dir, args.audio_root, args.audio_out, run_pipes=args.run_pipes
+    )
+    for line in done.skipped:
+        print(f"warning: skipped {line}", file=sys.stderr)
+    if not done.utts:
+        print(
+            f"error: {args.data_dir}: no utterance could be imported", file=sys.stderr
+        )
+        return 1
+    write_manifest(args.output, done.utts)
+    hours = sum(u.duration for u in done.utts) / 3600
+    speakers = len({u.speaker for u in done.utts})
+    print(
+        f"{len(done.utts)} utterances, {hours:.2f} h, {speakers} speakers, "
+        f"{len(done.skipped)} skipped -> {args.output}"
+    )
     return 0
 
 

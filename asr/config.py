@@ -42,6 +42,9 @@ class TrainerConfig:
     threads: int = 0  # torch intra-op threads; 0: torch's default
     resume: bool = False
     init_from: str = ""  # checkpoint to fine-tune (same model config and alphabet)
+    # fine-tuning on texts with characters the checkpoint lacks (e.g. the
+    # apostrophe): append them to its vocabulary instead of stopping
+    init_add_chars: bool = False
     progress: bool = True
     keep_last: int = 0  # also keep the last K epochs' weights (epochs/NNN.pt)
     average_last: int = 0  # at the end: avg.pt = mean of the last K epochs' weights

@@ -182,6 +182,26 @@ class Manifest(Sequence[Utterance]):
                 pos += len(raw)
 
 
+def absolute_paths(utts: list[Utterance]) -> list[Utterance]:
+    """The same utterances with absolute audio paths (in place), for manifests
+    written to another folder than the one they were read from."""
+    for u in utts:
+        u.audio_filepath = str(Path(u.audio_filepath).resolve())
+    return utts
+
+
+def split_speakers(
+    utts: list[Utterance], n_dev: int, seed: int
+) -> tuple[list[Utterance], list[Utterance]]:
+    """(train, dev): ``n_dev`` whole speakers, drawn with ``seed``, go to dev."""
+    speakers = sorted({u.speaker for u in utts})
+    dev = set(random.Random(seed).sample(speakers, n_dev))
+    return (
+        [u for u in utts if u.speaker not in dev],
+        [u for u in utts if u.speaker in dev],
+    )
+
+
 def sample_indices(n: int, k: int, seed: int = 0) -> Sequence[int]:
     """Up to ``k`` of ``range(n)`` drawn with ``seed``, ascending; all if ``k`` is
     0 or at least ``n``. Leaves the global RNG alone."""

@@ -38,14 +38,33 @@ def init_from_checkpoint(
     unknown = set()
     for text in texts:
         unknown |= set(text) - set(tokenizer.symbols)
-    if unknown:
+    if unknown and not cfg.trainer.init_add_chars:
         raise ValueError(
             f"trainer.init_from={path}: the training texts use characters its "
-            f"vocabulary lacks: {sorted(unknown)}"
+            f"vocabulary lacks: {sorted(unknown)} (trainer.init_add_chars=true "
+            "appends them)"
         )
+    state = trained.float().state_dict()
+    if unknown:
+        tokenizer = CharTokenizer([*tokenizer.symbols, *sorted(unknown)])
+        state = _grow_head(state, len(tokenizer))
     model = ASRModel(cfg.model, cfg.features, len(tokenizer))
-    model.load_state_dict(trained.float().state_dict())
+    model.load_state_dict(state)
     return model, tokenizer
+
+
+def _grow_head(state: dict, vocab_size: int) -> dict:
+    """The CTC head's weights with rows appended for new symbols (ids kept): zero
+    weights and the lowest bias of the trained symbols, so that a new symbol
+    starts as the least likely one and the trained outputs are unchanged."""
+    weight, bias = state["head.proj.weight"], state["head.proj.bias"]
+    n_new = vocab_size - len(bias)
+    state = dict(state)
+    state["head.proj.weight"] = torch.cat(
+        [weight, weight.new_zeros(n_new, weight.shape[1])]
+    )
+    state["head.proj.bias"] = torch.cat([bias, bias[1:].min().repeat(n_new)])
+    return state
 
 
 def pick_device(name: str) -> torch.device:

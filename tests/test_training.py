@@ -136,6 +136,37 @@ def test_fine_tuning_refuses_a_different_architecture_or_alphabet(
         Trainer(cfg)
 
 
+def test_fine_tuning_can_add_characters_the_checkpoint_lacks(an4_manifest, tmp_path):
+    from asr.checkpoint import default_model_path
+
+    cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
+    bundled, tokenizer, _ = load_model(default_model_path())
+    cfg.model, cfg.features = bundled.cfg, bundled.feature_cfg
+    cfg.trainer.init_from = str(default_model_path())
+    cfg.trainer.init_add_chars = True
+    lines = an4_manifest.read_text().splitlines()
+    extra = lines[0].replace('"text": "', '"text": "don\'t ')
+    an4_manifest.write_text("\n".join([*lines, extra]) + "\n")
+    trainer = Trainer(cfg)
+    assert "'" not in tokenizer.symbols
+    assert trainer.tokenizer.symbols == [*tokenizer.symbols, "'"]  # old ids kept
+    head = trainer.model.state_dict()
+    old = bundled.float().state_dict()
+    n = len(tokenizer)
+    assert torch.equal(head["head.proj.weight"][:n], old["head.proj.weight"])
+    assert torch.equal(head["head.proj.bias"][:n], old["head.proj.bias"])
+    assert not head["head.proj.weight"][n:].any()
+    assert head["head.proj.bias"][n] == old["head.proj.bias"][1:].min()
+    # the grown model reads audio as the checkpoint did
+    wav = torch.randn(1, 16000) * 0.1
+    lens = torch.tensor([16000])
+    trainer.model.eval()
+    with torch.no_grad():
+        grown = trainer.model(wav, lens)[0][..., :n].argmax(-1)
+        before = bundled.float().eval()(wav, lens)[0].argmax(-1)
+    assert torch.equal(grown, before)
+
+
 def test_last_epochs_are_kept_averaged_and_summarised(an4_manifest, tmp_path):
     import json
 

@@ -9,14 +9,13 @@ manifest is written only when the test portion (wav/an4test_clstk) exists.
 from __future__ import annotations
 
 import argparse
-import random
 import re
 import sys
 from pathlib import Path
 
 import soundfile as sf
 
-from asr.data import Utterance, write_manifest
+from asr.data import Utterance, split_speakers, write_manifest
 
 _LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<id>[^()]+)\)\s*$")
 
@@ -48,16 +47,6 @@ def read_portion(root: Path, portion: str) -> list[Utterance]:
             )
         )
     return utts
-
-
-def split_speakers(utts: list[Utterance], n_dev: int, seed: int):
-    """(train, dev): ``n_dev`` whole speakers, drawn with ``seed``, go to dev."""
-    speakers = sorted({u.speaker for u in utts})
-    dev = set(random.Random(seed).sample(speakers, n_dev))
-    return (
-        [u for u in utts if u.speaker not in dev],
-        [u for u in utts if u.speaker in dev],
-    )
 
 
 def main(argv: list[str] | None = None) -> None:

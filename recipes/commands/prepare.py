@@ -24,7 +24,7 @@ import argparse
 from pathlib import Path
 
 from asr.commands import DIGIT_WORDS, Grammar
-from asr.data import Utterance, read_manifest, write_manifest
+from asr.data import absolute_paths, read_manifest, write_manifest
 
 GRAMMAR = Path(__file__).resolve().parents[2] / "examples" / "commands.yaml"
 
@@ -33,13 +33,6 @@ def command_words(grammar: Path = GRAMMAR) -> list[str]:
     """The one-word phrases of the demo grammar, plus the digit words and 'oh'."""
     words = [c.phrase for c in Grammar.load(grammar).commands if " " not in c.phrase]
     return [w for w in words if not w.startswith("<")] + [*DIGIT_WORDS, "oh"]
-
-
-def absolute(utts: list[Utterance]) -> list[Utterance]:
-    """Manifest rows with absolute audio paths (read_manifest resolved them)."""
-    for u in utts:
-        u.audio_filepath = str(Path(u.audio_filepath).resolve())
-    return utts
 
 
 def is_command(text: str, words: set[str]) -> bool:
@@ -63,11 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
 
-    an4_train = absolute(read_manifest(args.an4 / "train.jsonl"))
-    an4_dev = absolute(read_manifest(args.an4 / "dev.jsonl"))
-    fsdd_train = absolute(read_manifest(args.digits / "train.jsonl"))
-    fsdd_dev = absolute(read_manifest(args.digits / "dev.jsonl"))
-    synth = absolute(read_manifest(args.synth / "manifest.jsonl"))
+    an4_train = absolute_paths(read_manifest(args.an4 / "train.jsonl"))
+    an4_dev = absolute_paths(read_manifest(args.an4 / "dev.jsonl"))
+    fsdd_train = absolute_paths(read_manifest(args.digits / "train.jsonl"))
+    fsdd_dev = absolute_paths(read_manifest(args.digits / "dev.jsonl"))
+    synth = absolute_paths(read_manifest(args.synth / "manifest.jsonl"))
     overlap = {u.speaker for u in fsdd_train} & {u.speaker for u in fsdd_dev}
     if overlap:
         raise SystemExit(f"error: FSDD speakers in both train and dev: {overlap}")
@@ -80,13 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         "fsdd_dev": fsdd_dev,
     }
     if args.synth_dev:
-        dev = absolute(read_manifest(args.synth_dev / "manifest.jsonl"))
+        dev = absolute_paths(read_manifest(args.synth_dev / "manifest.jsonl"))
         leaked = {u.speaker for u in dev} & {u.speaker for u in synth}
         if leaked:
             raise SystemExit(f"error: voices in both synthetic sets: {sorted(leaked)}")
         sets["synth_dev"] = dev
     if args.nonspeech:
-        noise = absolute(read_manifest(args.nonspeech / "manifest.jsonl"))
+        noise = absolute_paths(read_manifest(args.nonspeech / "manifest.jsonl"))
         sets["train_nonspeech"] = sets["train"] + noise
     if args.dev_words:
         # one-word utterances are an4_commands already: the words inside phrases

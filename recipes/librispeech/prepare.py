@@ -1,6 +1,7 @@
 """LibriSpeech (the extracted `LibriSpeech/` tree) -> one JSONL manifest per subset.
 
-Layout: <root>/<subset>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac, with
+Layout: <root>/<subset>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac (or any
+other audio extension: .mp3, .wav, ... for re-encoded copies), with
 <speaker>-<chapter>.trans.txt beside them (lines `ID TRANSCRIPT`). Every subset
 present gets <out>/<subset>.jsonl; <out>/train.jsonl joins the training subsets
 (those present, or --train). Durations come from the FLAC headers (no decoding),
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.audio import AudioError, measure_duration
+from asr.audio import AUDIO_EXTENSIONS, AudioError, measure_duration
 from asr.data import Utterance, write_manifest
 from asr.text import normalize_text
 
@@ -35,11 +36,17 @@ def read_chapter(trans: Path) -> tuple[list[Utterance], list[str]]:
     utts, warnings = [], []
     speaker = trans.parent.parent.name
     lines = trans.read_text(encoding="utf-8", errors="replace").splitlines()
+    # the corpus ships FLAC, but re-encoded copies (MP3, WAV, ...) keep the names
+    audio_files = {
+        p.stem: p
+        for p in trans.parent.iterdir()
+        if p.suffix.lower() in AUDIO_EXTENSIONS
+    }
     for n, line in enumerate(lines, 1):
         uid, _, text = line.strip().partition(" ")
         if not uid:
             continue
-        audio = trans.parent / f"{uid}.flac"
+        audio = audio_files.get(uid, trans.parent / f"{uid}.flac")
         try:
             duration = measure_duration(audio)
         except AudioError as err:

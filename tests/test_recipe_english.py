@@ -1,0 +1,51 @@
+"""recipes/english: speaker splits per corpus and the joined sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from asr.data import Utterance, read_manifest, write_manifest
+from tests.conftest import load_recipe_prepare
+
+prepare = load_recipe_prepare("english")
+
+
+def fake_corpus(path: Path, n_speakers: int, per_speaker: int) -> None:
+    utts = [
+        Utterance(f"/audio/{path.stem}/{s}_{k}.wav", 1.0 + k, f"text {k}", str(s))
+        for s in range(n_speakers)
+        for k in range(per_speaker)
+    ]
+    write_manifest(path, utts)
+
+
+def test_whole_speakers_held_out_per_corpus(tmp_path):
+    commands = tmp_path / "commands"
+    for name in (*prepare.COMMAND_SETS, "train_nonspeech"):
+        fake_corpus(commands / f"{name}.jsonl", 2, 2)
+    fake_corpus(tmp_path / "ls.jsonl", 6, 3)
+    fake_corpus(tmp_path / "so.jsonl", 10, 2)  # the same speaker ids as ls
+    out = tmp_path / "out"
+    args = ["--commands", str(commands), "--librispeech", str(tmp_path / "ls.jsonl")]
+    args += ["--speechocean", str(tmp_path / "so.jsonl"), "--out", str(out)]
+    assert (
+        prepare.main([*args, "--ls-dev-speakers", "2", "--so-dev-speakers", "3"]) == 0
+    )
+    sets = {p.stem: read_manifest(p) for p in out.glob("*.jsonl")}
+    speakers = {name: {u.speaker for u in utts} for name, utts in sets.items()}
+    assert len(speakers["ls_dev"]) == 2 and len(speakers["ls_train"]) == 4
+    assert len(speakers["so_dev"]) == 3 and len(speakers["so_train"]) == 7
+    assert all(s.startswith("ls:") for s in speakers["ls_dev"] | speakers["ls_train"])
+    assert not speakers["train"] & (speakers["ls_dev"] | speakers["so_dev"])
+    assert len(sets["train"]) == 4 + 4 * 3 + 7 * 2  # commands + ls + so training
+    dev = sets["an4_dev"] + sets["ls_dev"] + sets["so_dev"]
+    assert [u.audio_filepath for u in sets["dev"]] == [u.audio_filepath for u in dev]
+    # the same seed gives the same split
+    again = tmp_path / "again"
+    prepare.main(
+        [*args[:-1], str(again), "--ls-dev-speakers", "2", "--so-dev-speakers", "3"]
+    )
+    assert (again / "ls_dev.jsonl").read_text() == (out / "ls_dev.jsonl").read_text()
+    line = json.loads((out / "so_dev.jsonl").read_text().splitlines()[0])
+    assert Path(line["audio_filepath"]).is_absolute()
