@@ -1,5 +1,7 @@
+"""`python -m asr`: the `asr` command."""
+
 import sys
 
-from asr.cli import main
+from asr.cli.app import main
 
 sys.exit(main())

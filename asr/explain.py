@@ -1,7 +1,7 @@
 """Look inside one utterance: features, CTC posteriors, word alignment, gate activity.
 
 ``explain_waveform`` computes everything from a trained model (the recurrent
-layers run through the reference cells of ``asr.gates`` so that the gate values
+layers run through the reference cells of ``asr.model.gates`` so that the gate values
 are available); ``plot_explanation`` draws it as one figure with a shared time
 axis in seconds.
 """
@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.alignment import align_words
-from asr.decoding import DecodingOptions, Hypothesis, build_decoder
-from asr.features import level_gains
-from asr.gates import LayerGates, ReferenceEncoder
-from asr.model import ASRModel
-from asr.text import CharTokenizer
+from asr.data.text import CharTokenizer
+from asr.decode.alignment import align_words
+from asr.decode.decoder import DecodingOptions, Hypothesis, build_decoder
+from asr.features.frontend import level_gains
+from asr.model.acoustic import ASRModel
+from asr.model.gates import LayerGates, ReferenceEncoder
 
 SHOWN_GATES = {"lstm": ("input", "forget", "output"), "gru": ("reset", "update")}
 
@@ -97,10 +97,10 @@ def token_label(symbol: str) -> str:
 
 def plot_explanation(ex: Explanation, output: str | Path) -> Path:
     """Draw the explanation as one PNG/PDF/SVG figure (by the output suffix)."""
-    import matplotlib
+    import matplotlib  # lazily, for start-up: slow to import, needed only here
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib.use("Agg")  # no display: files only, chosen before pyplot loads
+    import matplotlib.pyplot as plt  # lazily, as matplotlib above
 
     n_layers = len(ex.gate_means)
     heights = [2.2, 3.2, 0.7] + [1.1] * n_layers

@@ -11,20 +11,26 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import webrtcvad
 
-from asr.alignment import align_words
-from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio, stream_audio
-from asr.augment import EdgePad, EdgeTrim
-from asr.decoding import DecodingOptions, Hypothesis, WordTiming, build_decoder
-from asr.model import ASRModel
-from asr.text import CharTokenizer
-
-if TYPE_CHECKING:
-    from asr.export import ExportedModel
+from asr.audio.files import (
+    SAMPLE_RATE,
+    AudioError,
+    audio_duration,
+    load_audio,
+    stream_audio,
+)
+from asr.data.dataset import padded_batches
+from asr.data.text import CharTokenizer
+from asr.decode.alignment import align_words
+from asr.decode.decoder import DecodingOptions, Hypothesis, WordTiming, build_decoder
+from asr.features.edges import pad_edges, pad_samples
+from asr.model.acoustic import ASRModel
+from asr.model.device import model_device
+from asr.model.exported import ExportedModel
 
 
 @dataclass
@@ -201,53 +207,11 @@ class Transcriber:
         return out
 
 
-PAD_BELOW_DB = 50.0  # pad_edges' noise level under the clip's loudest 10 ms frame
-
-
-def pad_samples(pad_ms: float) -> int:
-    """Samples at 16 kHz in ``pad_ms`` milliseconds."""
-    return int(round(pad_ms / 1000 * SAMPLE_RATE))
-
-
-def pad_edges(wav: np.ndarray, pad: int) -> tuple[np.ndarray, int]:
-    """Make sure ``wav`` has ``pad`` samples without speech before and after its
-    speech -> (the waveform, samples added before it).
-
-    A side whose speech (frames within EdgeTrim.SPEECH_DB of the loudest one)
-    starts nearer the edge than ``pad`` is topped up to ``pad`` with white noise
-    PAD_BELOW_DB under the loudest 10 ms frame (a quiet room's floor: digital
-    silence would be a level the model never heard); a side with enough of a
-    pause keeps it as it is, so clips recorded with pauses are left unchanged.
-    The noise is the same on every call: transcripts are reproducible. Clips
-    without any signal are left alone."""
-    span = EdgeTrim.speech_span(torch.from_numpy(wav)) if pad > 0 else None
-    if span is None:
-        return wav, 0
-    before, after = max(0, pad - span[0]), max(0, pad - (len(wav) - span[1]))
-    if not before and not after:
-        return wav, 0
-    out = EdgePad.add_pauses(torch.from_numpy(wav), before, after, PAD_BELOW_DB, 0)
-    return out.numpy(), before
-
-
-def load_padded(path: str | Path, pad_ms: float) -> np.ndarray:
-    """A file's 16 kHz audio as a model decoding with ``pad_ms`` reads it
-    (``pad_edges``; the original length is lost: for scoring, not word times)."""
-    return pad_edges(load_audio(path), pad_samples(pad_ms))[0]
-
-
 def _shift_words(words: list[WordTiming], by: float, duration: float) -> None:
     """Move word times by ``by`` seconds, kept within [0, duration]."""
     for w in words:
         w.start = round(min(max(w.start + by, 0.0), duration), 3)
         w.end = round(min(max(w.end + by, w.start), duration), 3)
-
-
-def model_device(model: ASRModel | ExportedModel) -> torch.device:
-    """Where a model's inputs go: a module's weights say, an exported model knows."""
-    if isinstance(model, torch.nn.Module):
-        return next(model.parameters()).device
-    return model.device
 
 
 def _fill(res: Transcript, pieces: list[tuple[float, float, Hypothesis]]) -> None:
@@ -280,8 +244,6 @@ def split_at_pauses(
     the quietest 200 ms of its second half if it would exceed ``max_seconds``.
     Yields (start time in seconds, waveform); nothing is dropped.
     """
-    import webrtcvad
-
     vad = webrtcvad.Vad(vad_mode)
     frame = sample_rate * 30 // 1000
     limit = int(max_seconds * sample_rate) // frame * frame
@@ -332,28 +294,3 @@ def _quietest_point(wav: np.ndarray, sample_rate: int) -> int:
     k = win // hop
     window = np.convolve(energy, np.ones(k), mode="valid")
     return int(window.argmin()) * hop + win // 2
-
-
-def padded_batches(waveforms: Sequence[np.ndarray], batch_seconds: float):
-    """Yield (indices, zero-padded (B, S) tensor, lengths (B,)) over ``waveforms``
-    in batches of similar length whose padded audio stays under budget."""
-    lengths = [len(w) for w in waveforms]
-    order = sorted(range(len(waveforms)), key=lengths.__getitem__)
-    for batch in length_batches(order, lengths, batch_seconds):
-        padded = torch.nn.utils.rnn.pad_sequence(
-            [torch.from_numpy(waveforms[i]) for i in batch], batch_first=True
-        )
-        yield batch, padded, torch.tensor([lengths[i] for i in batch])
-
-
-def length_batches(order: list[int], lengths: list[int], batch_seconds: float):
-    """Split ``order`` (sorted by length) so padded batch audio stays under budget."""
-    budget = batch_seconds * SAMPLE_RATE
-    batch: list[int] = []
-    for i in order:
-        if batch and lengths[i] * (len(batch) + 1) > budget:
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch

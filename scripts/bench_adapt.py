@@ -1,7 +1,7 @@
 """Speaker adaptation benchmark: how much do K clips per word of a new speaker help?
 
 For each speaker, K clips of each word (drawn at random, ``--draws`` times) are
-the enrolment set; the model is adapted on them (asr.adapt) and scored on the
+the enrolment set; the model is adapted on them (asr.train.adapt) and scored on the
 speaker's other clips, next to the unadapted model on the same clips. With
 ``--keep`` it also scores another manifest before and after (what adaptation
 costs elsewhere). Every draw starts from the original weights.
@@ -30,12 +30,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr.adapt import AdaptConfig, adapt  # noqa: E402
-from asr.checkpoint import default_model_path, load_model  # noqa: E402
-from asr.data import Utterance, read_manifest, write_manifest  # noqa: E402
-from asr.decoding import DecodingOptions  # noqa: E402
-from asr.metrics import score  # noqa: E402
-from asr.tuning import compute_emissions, decode_emissions  # noqa: E402
+from asr.data.manifest import Utterance, read_manifest, write_manifest  # noqa: E402
+from asr.decode.decoder import DecodingOptions  # noqa: E402
+from asr.decode.metrics import score  # noqa: E402
+from asr.decode.tuning import compute_emissions, decode_emissions  # noqa: E402
+from asr.model.checkpoint import default_model_path, load_model  # noqa: E402
+from asr.train.adapt import AdaptConfig, adapt  # noqa: E402
 
 
 def enrolment(utts: list[Utterance], k: int, seed: int) -> tuple[list, list]:

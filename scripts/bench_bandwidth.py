@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import BandLimit
-from asr.checkpoint import default_model_path, load_model
-from asr.data import read_manifest
-from asr.decoding import DecodingOptions
-from asr.metrics import score
+from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.data.manifest import read_manifest
+from asr.decode.decoder import DecodingOptions
+from asr.decode.metrics import score
+from asr.features.wave_augment import BandLimit
+from asr.model.checkpoint import default_model_path, load_model
 from asr.transcribe import Transcriber
 
 RATES = (SAMPLE_RATE, 11025, 8000)

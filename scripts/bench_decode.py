@@ -16,11 +16,11 @@ import os
 import time
 from pathlib import Path
 
-from asr.checkpoint import default_model_path, load_model
-from asr.data import read_manifest
-from asr.decoding import DecodingOptions
-from asr.metrics import score
-from asr.tuning import compute_emissions, decode_emissions
+from asr.data.manifest import read_manifest
+from asr.decode.decoder import DecodingOptions
+from asr.decode.metrics import score
+from asr.decode.tuning import compute_emissions, decode_emissions
+from asr.model.checkpoint import default_model_path, load_model
 
 
 def main() -> None:

@@ -29,11 +29,11 @@ try:
 except ModuleNotFoundError:  # run as a file: scripts/ itself is on sys.path
     from bench_bandwidth import wer_per_version
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import FRAME, EdgePad, EdgeTrim
-from asr.checkpoint import default_model_path
-from asr.data import read_manifest
-from asr.decoding import DecodingOptions
+from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.data.manifest import read_manifest
+from asr.decode.decoder import DecodingOptions
+from asr.features.edges import FRAME, EdgePad, EdgeTrim
+from asr.model.checkpoint import default_model_path
 
 PAUSE_MS, PAUSE_BELOW_DB = 200, 50.0
 

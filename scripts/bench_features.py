@@ -1,4 +1,4 @@
-"""Feature extraction throughput: asr.features against librosa, side by side.
+"""Feature extraction throughput: asr.features.frontend against librosa, side by side.
 
     python scripts/bench_features.py [--manifest data/an4/dev.jsonl] [--repeats 5]
 
@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.data import read_manifest
-from asr.features import FeatureConfig, Frontend, LogMel
+from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.data.manifest import read_manifest
+from asr.features.frontend import FeatureConfig, Frontend, LogMel
 
 FLOOR = 1e-10  # LogMel's clamp before the log
 

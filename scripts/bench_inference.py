@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.checkpoint import default_model_path, load_model
-from asr.data import read_manifest
-from asr.model import ASRModel
+from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.data.manifest import read_manifest
+from asr.model.acoustic import ASRModel
+from asr.model.checkpoint import default_model_path, load_model
 from asr.transcribe import Transcriber
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.audio import load_audio
-from asr.checkpoint import default_model_path, load_model
-from asr.data import read_manifest
-from asr.metrics import score
+from asr.audio.files import load_audio
+from asr.data.manifest import read_manifest
+from asr.decode.metrics import score
+from asr.model.checkpoint import default_model_path, load_model
 from asr.transcribe import Transcriber
 
 GAINS_DB = (-20, -10, 0, 10, 18)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.checkpoint import default_model_path
+from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.model.checkpoint import default_model_path
 
 
 def build(path: Path, minutes: float) -> float:
@@ -43,7 +43,7 @@ def build(path: Path, minutes: float) -> float:
 def run(path: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of one `asr transcribe` process."""
     code = (  # the child prints its own peak RSS after transcribing
-        "import resource, sys; from asr.cli import main;"
+        "import resource, sys; from asr.cli.app import main;"
         "main(['transcribe', sys.argv[1]]);"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
     )

@@ -35,8 +35,9 @@ try:
 except ModuleNotFoundError:  # run as a file: scripts/ itself is on sys.path
     from bench_train_step import an4_config, make_trainer, neutral_cmvn
 
-from asr.checkpoint import default_model_path, load_model
-from asr.data import collate, read_manifest
+from asr.data.dataset import collate
+from asr.data.manifest import read_manifest
+from asr.model.checkpoint import default_model_path, load_model
 from asr.transcribe import Transcriber
 
 KINDS = ("baseline", "training", "inference")

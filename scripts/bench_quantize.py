@@ -22,12 +22,13 @@ from pathlib import Path
 
 import torch
 
-from asr.audio import load_audio
-from asr.checkpoint import default_model_path, load_model
-from asr.data import read_manifest
-from asr.export import export_model, load_inference_model, max_difference
-from asr.export import quantize_model as quantize_torch
-from asr.metrics import score
+from asr.audio.files import load_audio
+from asr.data.manifest import read_manifest
+from asr.decode.metrics import score
+from asr.model.checkpoint import default_model_path, load_model
+from asr.model.export import export_model, max_difference
+from asr.model.export import quantize_model as quantize_torch
+from asr.model.exported import load_inference_model
 from asr.transcribe import Transcriber
 
 

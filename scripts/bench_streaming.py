@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import load_audio
-from asr.checkpoint import default_model_path, load_model
-from asr.data import read_manifest
-from asr.decoding import greedy_decode
-from asr.metrics import score, speech_islands
-from asr.streaming import ChunkedEncoder, StreamingConfig, StreamingRecognizer
+from asr.audio.energy import speech_islands
+from asr.audio.files import load_audio
+from asr.data.manifest import read_manifest
+from asr.decode.decoder import greedy_decode
+from asr.decode.metrics import score
+from asr.model.checkpoint import default_model_path, load_model
+from asr.stream.recognizer import ChunkedEncoder, StreamingConfig, StreamingRecognizer
 
 BLOCK = 480  # 30 ms at 16 kHz, what a device callback delivers
 

@@ -49,10 +49,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from asr.config import TrainConfig
-from asr.data import Batch, collate
-from asr.model import ConvSubsampling
-from asr.training import Trainer
+from asr.data.dataset import Batch, collate
+from asr.model.acoustic import ConvSubsampling
+from asr.train.config import TrainConfig
+from asr.train.trainer import Trainer
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -70,7 +70,7 @@ def an4_config(
     """conf/an4.yaml composed as `asr-train` composes it (on the CPU by default)."""
     from hydra import compose, initialize_config_dir
 
-    from asr.train import to_train_config
+    from asr.train.__main__ import to_train_config
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         raw = compose(

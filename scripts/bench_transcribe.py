@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from asr.data import read_manifest
+from asr.data.manifest import read_manifest
 
 ASR = [sys.executable, "-m", "asr"]
 

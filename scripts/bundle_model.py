@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.checkpoint import default_model_path, load_model, save_model
-from asr.decoding import DecodingOptions
+from asr.decode.decoder import DecodingOptions
+from asr.model.checkpoint import default_model_path, load_model, save_model
 
 MAX_BYTES = 20 * 1024 * 1024
 

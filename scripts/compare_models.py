@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.audio import load_audio  # noqa: E402
-from asr.checkpoint import load_model  # noqa: E402
-from asr.data import read_manifest  # noqa: E402
-from asr.metrics import score  # noqa: E402
+from asr.audio.files import load_audio  # noqa: E402
+from asr.data.manifest import read_manifest  # noqa: E402
+from asr.decode.metrics import score  # noqa: E402
+from asr.model.checkpoint import load_model  # noqa: E402
 from asr.transcribe import Transcriber  # noqa: E402
 
 EPOCH_LINE = re.compile(

@@ -29,11 +29,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.audio import load_audio  # noqa: E402
-from asr.checkpoint import default_model_path, load_model  # noqa: E402
-from asr.commands import CommandMatcher, Grammar  # noqa: E402
-from asr.data import read_manifest  # noqa: E402
-from asr.transcribe import load_padded, padded_batches  # noqa: E402
+from asr.audio.files import load_audio  # noqa: E402
+from asr.data.dataset import padded_batches  # noqa: E402
+from asr.data.manifest import read_manifest  # noqa: E402
+from asr.features.edges import load_padded
+from asr.model.checkpoint import default_model_path, load_model  # noqa: E402
+from asr.stream.grammar import CommandMatcher, Grammar  # noqa: E402
 
 OUTCOMES = ("correct", "wrong", "missed", "false_accept", "rejected")
 
@@ -79,8 +80,8 @@ def evaluate_stream(
     model, tokenizer, grammar: Grammar, utts
 ) -> dict[str, dict[str, int]]:
     """As ``evaluate``, through the streaming recognizer (``--stream``)."""
-    from asr.cli_stream import COMMANDS_ENDPOINT_MS
-    from asr.streaming import StreamingConfig, StreamingRecognizer
+    from asr.cli.stream import COMMANDS_ENDPOINT_MS
+    from asr.stream.recognizer import StreamingConfig, StreamingRecognizer
 
     matcher = CommandMatcher(grammar, tokenizer)
     phrases = {text for _, text, _ in matcher.candidates}

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.alignment import (
+from asr.data.manifest import read_manifest
+from asr.decode.alignment import (
     concatenated_references,
     island_references,
     word_boundary_errors,
 )
-from asr.checkpoint import default_model_path, load_model
-from asr.commands import DIGIT_WORDS as DIGITS
-from asr.data import read_manifest
+from asr.model.checkpoint import default_model_path, load_model
+from asr.stream.grammar import DIGIT_WORDS as DIGITS
 
 
 def main() -> None:

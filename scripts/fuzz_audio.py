@@ -432,7 +432,7 @@ def _bad_waveform(wav, what: str) -> str | None:
 
 def _outcome(api: str, name: str, call) -> tuple[str, str, str]:
     """Run ``call``; (api, outcome, detail) where outcome is ok/audio_error or not."""
-    from asr.audio import AudioError
+    from asr.audio.files import AudioError
 
     try:
         with warnings.catch_warnings():
@@ -456,7 +456,7 @@ def _outcome(api: str, name: str, call) -> tuple[str, str, str]:
 
 def check_file(path: str, with_stream: bool) -> list[tuple[str, str, str]]:
     """The outcome of each loader API on one file."""
-    from asr.audio import decode_audio_bytes, load_audio, stream_audio
+    from asr.audio.files import decode_audio_bytes, load_audio, stream_audio
 
     def load():
         return _bad_waveform(load_audio(path), "load_audio")
@@ -483,7 +483,7 @@ def _warm_up() -> None:
     """Import everything the loader may import, so the watchdog times only work."""
     import numpy as np
 
-    from asr.audio import resample
+    from asr.audio.files import resample
 
     resample(np.zeros(100, dtype=np.float32), 8000, 16000)
 

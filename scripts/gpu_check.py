@@ -24,8 +24,8 @@ def write_clip_manifests(out: Path) -> None:
     """train.jsonl (the bundled AN4 clips and test digits, repeated) and dev.jsonl."""
     import soundfile as sf
 
-    from asr.checkpoint import default_model_path
-    from asr.data import Utterance, write_manifest
+    from asr.data.manifest import Utterance, write_manifest
+    from asr.model.checkpoint import default_model_path
 
     clips = default_model_path().parent / "clips"
     rows = [r.split("\t") for r in (clips / "references.tsv").read_text().split("\n")]
@@ -44,7 +44,7 @@ def write_clip_manifests(out: Path) -> None:
 def train_config(args: argparse.Namespace):
     from hydra import compose, initialize_config_dir
 
-    from asr.train import CONF_DIR, to_train_config
+    from asr.train.__main__ import CONF_DIR, to_train_config
 
     overrides = [
         f"data.train_manifest={args.train}",
@@ -105,7 +105,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import torch
 
-    from asr.training import Trainer
+    from asr.train.trainer import Trainer
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("FAIL: no CUDA device", file=sys.stderr)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr.data import Utterance, read_manifest, write_manifest  # noqa: E402
+from asr.data.manifest import Utterance, read_manifest, write_manifest  # noqa: E402
 
 
 def pseudo_labelled(

@@ -36,9 +36,9 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.audio import SAMPLE_RATE, resample  # noqa: E402
-from asr.augment import coloured_noise  # noqa: E402
-from asr.text import normalize_text  # noqa: E402
+from asr.audio.files import SAMPLE_RATE, resample  # noqa: E402
+from asr.data.text import normalize_text  # noqa: E402
+from asr.features.wave_augment import coloured_noise  # noqa: E402
 
 ESPEAK_ACCENTS = [
     "en-us",

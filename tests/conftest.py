@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.checkpoint import default_model_path
-from asr.data import Utterance, write_manifest
+from asr.data.manifest import Utterance, write_manifest
+from asr.model.checkpoint import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = default_model_path().parent / "clips"

@@ -9,13 +9,13 @@ import pytest
 import torch
 from conftest import ROOT, TEST_DATA, clip_rows
 
-from asr.adapt import AdaptConfig, adapt, check_texts, step_batches
-from asr.checkpoint import load_model, save_model, stored_half
-from asr.cli import main
-from asr.data import Utterance, read_manifest, write_manifest
-from asr.features import FeatureConfig
-from asr.model import ASRModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.cli.app import main
+from asr.data.manifest import Utterance, read_manifest, write_manifest
+from asr.data.text import CharTokenizer
+from asr.features.frontend import FeatureConfig
+from asr.model.acoustic import ASRModel, ModelConfig
+from asr.model.checkpoint import load_model, save_model, stored_half
+from asr.train.adapt import AdaptConfig, adapt, check_texts, step_batches
 
 SHARED_FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
 
@@ -115,7 +115,7 @@ def test_cli_writes_a_loadable_checkpoint_that_records_the_adaptation(tmp_path):
 
 
 def test_cli_refuses_an_exported_model(tmp_path, capsys):
-    from asr.export import export_model
+    from asr.model.export import export_model
 
     model, tok = tiny_model(["three seven"])
     export_model(model, tok, tmp_path / "m.ts", "torchscript")
@@ -141,11 +141,11 @@ def test_the_bundled_model_learns_an_unheard_speaker_and_keeps_an4():
     # it knew stay (nearly all) right
     if not SHARED_FSDD.is_dir():
         pytest.skip("../shared/data/fsdd is not here")
-    from asr.audio import load_audio
-    from asr.checkpoint import default_model_path
-    from asr.commands import DIGIT_WORDS
-    from asr.decoding import DecodingOptions
-    from asr.metrics import score
+    from asr.audio.files import load_audio
+    from asr.decode.decoder import DecodingOptions
+    from asr.decode.metrics import score
+    from asr.model.checkpoint import default_model_path
+    from asr.stream.grammar import DIGIT_WORDS
     from asr.transcribe import Transcriber
 
     enrol, test = [], []
@@ -183,7 +183,7 @@ def speech_with_pauses(clips: list, seed: int = 0) -> np.ndarray:
 def test_enrol_saves_each_prompted_word_and_adapt_reads_the_manifest(tmp_path):
     import soundfile as sf
 
-    from asr.audio import load_audio
+    from asr.audio.files import load_audio
 
     three, seven = (load_audio(u.audio_filepath) for u in digit_clips())
     sf.write(tmp_path / "said.wav", speech_with_pauses([three, seven] * 2), 16000)
@@ -208,7 +208,7 @@ def test_enrol_saves_each_prompted_word_and_adapt_reads_the_manifest(tmp_path):
 def test_enrol_says_so_when_the_speech_runs_out(tmp_path, capsys):
     import soundfile as sf
 
-    from asr.audio import load_audio
+    from asr.audio.files import load_audio
 
     three = load_audio(digit_clips()[0].audio_filepath)
     sf.write(tmp_path / "said.wav", speech_with_pauses([three]), 16000)

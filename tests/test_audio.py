@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import SAMPLE_RATE, AudioError, decode_audio_bytes, load_audio
+from asr.audio.files import SAMPLE_RATE, AudioError, decode_audio_bytes, load_audio
 from tests.conftest import CLIPS, TEST_DATA
 
 

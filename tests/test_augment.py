@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from asr.alignment import frame_energy_db
-from asr.audio import load_audio
-from asr.augment import AdditiveNoise, BandLimit, EdgeCrop, EdgePad, EdgeTrim, RandomEQ
+from asr.audio.energy import frame_energy_db
+from asr.audio.files import load_audio
+from asr.features.edges import EdgeCrop, EdgePad, EdgeTrim
+from asr.features.wave_augment import AdditiveNoise, BandLimit, RandomEQ
 from tests.conftest import band_energy
 
 
@@ -18,7 +19,7 @@ def snr_db(clean: torch.Tensor, noisy: torch.Tensor) -> float:
 
 @pytest.fixture
 def speech(an4_manifest) -> torch.Tensor:
-    from asr.data import read_manifest
+    from asr.data.manifest import read_manifest
 
     return torch.from_numpy(load_audio(read_manifest(an4_manifest)[0].audio_filepath))
 
@@ -63,15 +64,17 @@ def test_bad_noise_settings_are_refused(prob, snr):
 def test_noise_from_config_reads_the_noise_manifest(tmp_path):
     import soundfile as sf
 
-    from asr.augment import AugmentConfig
-    from asr.data import Utterance, write_manifest
+    from asr.data.dataset import noise_recordings
+    from asr.data.manifest import Utterance, write_manifest
+    from asr.features.augment import AugmentConfig
 
     assert AdditiveNoise.from_config(AugmentConfig(noise_prob=0.0)) is None
+    assert noise_recordings("") == []
     hum = np.sin(2 * np.pi * 100 * np.arange(8000) / 16000).astype(np.float32)
     sf.write(tmp_path / "hum.wav", 0.1 * hum, 16000)
     write_manifest(tmp_path / "noise.jsonl", [Utterance("hum.wav", 0.5, "", None)])
     cfg = AugmentConfig(noise_prob=0.5, noise_manifest=str(tmp_path / "noise.jsonl"))
-    noise = AdditiveNoise.from_config(cfg)
+    noise = AdditiveNoise.from_config(cfg, noise_recordings(cfg.noise_manifest))
     assert noise.prob == 0.5 and noise.snr_db == (10.0, 40.0)
     (source,) = noise.sources
     np.testing.assert_allclose(source, 0.1 * hum, atol=1e-4)
@@ -90,7 +93,7 @@ def test_band_limit_leaves_only_what_an_8khz_recording_holds(speech):
 def test_band_limit_is_what_the_loader_makes_of_a_file_at_that_rate(speech, tmp_path):
     import soundfile as sf
 
-    from asr.audio import resample
+    from asr.audio.files import resample
 
     sf.write(
         tmp_path / "phone.wav",
@@ -128,7 +131,7 @@ def test_bad_band_limit_settings_are_refused(prob, rates):
 
 
 def test_band_limit_from_config():
-    from asr.augment import AugmentConfig
+    from asr.features.augment import AugmentConfig
 
     assert BandLimit.from_config(AugmentConfig()) is None
     made = BandLimit.from_config(
@@ -170,7 +173,7 @@ def test_edge_trim_cuts_to_the_speech_plus_a_margin_of_at_most_max_ms():
 
 
 def test_edge_trim_on_real_speech_keeps_the_speech_and_cuts_the_pauses(an4_manifest):
-    from asr.data import read_manifest
+    from asr.data.manifest import read_manifest
 
     utt = read_manifest(an4_manifest)[3]
     assert utt.text == "october twenty third nineteen sixty seven"
@@ -227,7 +230,7 @@ def test_bad_edge_settings_are_refused(kind, prob, max_ms):
 
 
 def test_edge_changes_from_config():
-    from asr.augment import AugmentConfig
+    from asr.features.augment import AugmentConfig
 
     assert EdgeTrim.from_config(AugmentConfig()) is None
     assert EdgePad.from_config(AugmentConfig()) is None
@@ -323,7 +326,7 @@ def test_bad_eq_settings_are_refused(prob, max_db):
 
 
 def test_random_eq_from_config():
-    from asr.augment import AugmentConfig
+    from asr.features.augment import AugmentConfig
 
     assert RandomEQ.from_config(AugmentConfig()) is None
     made = RandomEQ.from_config(AugmentConfig(eq_prob=0.5, eq_max_db=8.0))
@@ -336,8 +339,9 @@ def peak_hz(warp, logmel: torch.Tensor) -> float:
 
 
 def test_vocal_tract_warp_moves_each_frequency_by_its_factor():
-    from asr.augment import AugmentConfig, VocalTractWarp
-    from asr.features import FeatureConfig, LogMel
+    from asr.features.augment import AugmentConfig
+    from asr.features.frontend import FeatureConfig, LogMel
+    from asr.features.spec_augment import VocalTractWarp
 
     logmel = LogMel(FeatureConfig())
     warp = VocalTractWarp(AugmentConfig(vtlp_prob=1.0), 16000, 80)
@@ -358,7 +362,8 @@ def test_vocal_tract_warp_moves_each_frequency_by_its_factor():
 
 
 def test_vocal_tract_warp_draws_per_utterance_on_normalised_frames():
-    from asr.augment import AugmentConfig, VocalTractWarp
+    from asr.features.augment import AugmentConfig
+    from asr.features.spec_augment import VocalTractWarp
 
     mean, std = torch.randn(80), torch.rand(80) + 0.5
     feats = torch.randn(64, 30, 80)
@@ -381,7 +386,8 @@ def test_vocal_tract_warp_draws_per_utterance_on_normalised_frames():
     "prob,span", [(1.5, [0.9, 1.1]), (0.5, [1.1, 0.9]), (0.5, [0.2, 1.0])]
 )
 def test_bad_vocal_tract_warp_settings_are_refused(prob, span):
-    from asr.augment import AugmentConfig, VocalTractWarp
+    from asr.features.augment import AugmentConfig
+    from asr.features.spec_augment import VocalTractWarp
 
     with pytest.raises(ValueError):
         VocalTractWarp(AugmentConfig(vtlp_prob=prob, vtlp_range=span), 16000, 80)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import AudioError, load_audio
-from asr.cli import main
+from asr.audio.files import AudioError, load_audio
+from asr.cli.app import main
 from tests.conftest import ROOT, clip_rows
 
 SPEECH = clip_rows()[1][0]  # "enter forty one"
@@ -65,7 +65,7 @@ def test_m4a_without_ffmpeg_says_to_install_it(tmp_path):
     m4a = tmp_path / "speech.m4a"
     m4a.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + bytes(200))
     code = (
-        "import sys; from asr.audio import load_audio, AudioError\n"
+        "import sys; from asr.audio.files import load_audio, AudioError\n"
         "try: load_audio(sys.argv[1])\n"
         "except AudioError as e: print(e)"
     )
@@ -209,8 +209,8 @@ def test_same_stem_in_two_folders_does_not_overwrite(tmp_path, capsys):
 
 
 def test_training_with_empty_and_non_utf8_transcripts(tmp_path):
-    from asr.data import read_manifest
-    from asr.training import fit
+    from asr.data.manifest import read_manifest
+    from asr.train.trainer import fit
     from tests.test_training import tiny_config
 
     rows = clip_rows()

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from asr.alignment import align_words
-from asr.decoding import DecodingOptions, build_decoder, greedy_decode, lm_words
-from asr.lm import estimate, write_arpa
-from asr.text import BLANK, CharTokenizer
+from asr.data.text import BLANK, CharTokenizer
+from asr.decode.alignment import align_words
+from asr.decode.decoder import DecodingOptions, build_decoder, greedy_decode, lm_words
+from asr.decode.lm import estimate, write_arpa
 
 TOK = CharTokenizer([BLANK, " ", "a", "b", "o", "t"])
 IDS = {s: i for i, s in enumerate(TOK.symbols)}

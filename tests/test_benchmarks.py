@@ -9,13 +9,13 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from asr.audio import load_audio
-from asr.checkpoint import default_model_path, load_model
-from asr.config import DataConfig, TrainConfig, TrainerConfig
-from asr.decoding import DecodingOptions
-from asr.features import FeatureConfig
-from asr.metrics import score
-from asr.model import ModelConfig
+from asr.audio.files import load_audio
+from asr.decode.decoder import DecodingOptions
+from asr.decode.metrics import score
+from asr.features.frontend import FeatureConfig
+from asr.model.acoustic import ModelConfig
+from asr.model.checkpoint import default_model_path, load_model
+from asr.train.config import DataConfig, TrainConfig, TrainerConfig
 from asr.transcribe import Transcriber
 from scripts import (
     bench_bandwidth,
@@ -110,8 +110,8 @@ def test_memory_bench_reads_the_peak_of_a_child_process(an4_manifest):
 
 
 def test_bandwidth_bench_scores_each_rate_like_a_plain_transcription(an4_manifest):
-    from asr.data import read_manifest
-    from asr.metrics import score
+    from asr.data.manifest import read_manifest
+    from asr.decode.metrics import score
 
     utts = read_manifest(an4_manifest)[:2]
     refs = [u.text for u in utts]
@@ -130,8 +130,8 @@ def test_bandwidth_bench_scores_each_rate_like_a_plain_transcription(an4_manifes
 
 
 def test_edges_bench_cuts_tight_and_adds_pauses_then_scores_each(an4_manifest):
-    from asr.augment import EdgeTrim
-    from asr.data import read_manifest
+    from asr.data.manifest import read_manifest
+    from asr.features.edges import EdgeTrim
 
     utts = read_manifest(an4_manifest)[3:5]  # silence before and after the speech
     refs = [u.text for u in utts]

@@ -6,10 +6,10 @@ import pickle
 import pytest
 import torch
 
-from asr.checkpoint import CheckpointError, load_model, safe_load, save_model
-from asr.features import FeatureConfig
-from asr.model import ASRModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.data.text import CharTokenizer
+from asr.features.frontend import FeatureConfig
+from asr.model.acoustic import ASRModel, ModelConfig
+from asr.model.checkpoint import CheckpointError, load_model, safe_load, save_model
 
 
 def make_model() -> tuple[ASRModel, CharTokenizer]:

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from asr.cli import main
-from asr.metrics import score
+from asr.cli.app import main
+from asr.decode.metrics import score
 from tests.conftest import ROOT, TEST_DATA, clip_rows
 
 
@@ -89,7 +89,7 @@ def test_info_and_demo(capsys):
 def test_average_of_one_model_twice_is_that_model(tmp_path, capsys):
     import torch
 
-    from asr.checkpoint import default_model_path, load_model
+    from asr.model.checkpoint import default_model_path, load_model
 
     out = tmp_path / "avg.pt"
     bundled = default_model_path()

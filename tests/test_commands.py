@@ -7,10 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from asr.audio import load_audio
-from asr.checkpoint import default_model_path, load_model
-from asr.cli import main
-from asr.commands import CommandMatcher, Grammar, GrammarError, expand, number_words
+from asr.audio.files import load_audio
+from asr.cli.app import main
+from asr.model.checkpoint import default_model_path, load_model
+from asr.stream.grammar import (
+    CommandMatcher,
+    Grammar,
+    GrammarError,
+    expand,
+    number_words,
+)
 from tests.conftest import ROOT, clip_rows
 
 EXAMPLE = ROOT / "examples" / "commands.yaml"
@@ -201,7 +207,7 @@ def test_an4_dev_commands_fire_and_other_speech_does_not(model, tmp_path):
     sys.path.insert(0, str(ROOT / "recipes" / "an4"))
     import prepare
 
-    from asr.data import read_manifest
+    from asr.data.manifest import read_manifest
 
     prepare.main(["--an4", str(SHARED_AN4), "--out", str(tmp_path)])
     net, tok = model

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from asr.checkpoint import save_model
-from asr.features import FeatureConfig
-from asr.model import ASRModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.data.text import CharTokenizer
+from asr.features.frontend import FeatureConfig
+from asr.model.acoustic import ASRModel, ModelConfig
+from asr.model.checkpoint import save_model
 from scripts.compare_models import compare, format_rows, training_log
 
 LOG = """\

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from asr.config import TrainConfig
-from asr.train import CONF_DIR, to_train_config
+from asr.train.__main__ import CONF_DIR, to_train_config
+from asr.train.config import TrainConfig
 
 CONF = Path(CONF_DIR)
 MAINS = sorted(p.stem for p in CONF.glob("*.yaml"))

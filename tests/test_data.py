@@ -6,15 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.data import (
-    DurationBatchSampler,
-    ManifestError,
-    SpeechDataset,
-    collate,
-    read_manifest,
-    speed_perturb,
-)
-from asr.text import CharTokenizer
+from asr.data.dataset import SpeechDataset, collate, speed_perturb
+from asr.data.manifest import ManifestError, read_manifest
+from asr.data.sampler import DurationBatchSampler
+from asr.data.text import CharTokenizer
 
 
 def test_relative_paths_resolve_against_the_manifest_folder(tmp_path):

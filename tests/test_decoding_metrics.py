@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from asr.decoding import greedy_decode
-from asr.metrics import score
-from asr.text import BLANK, CharTokenizer
+from asr.data.text import BLANK, CharTokenizer
+from asr.decode.decoder import greedy_decode
+from asr.decode.metrics import score
 
 TOK = CharTokenizer([BLANK, " ", "a", "b", "c"])
 

@@ -13,14 +13,14 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from asr.augment import AugmentConfig
-from asr.checkpoint import load_model, safe_load
-from asr.config import TrainConfig
-from asr.data import DistributedDurationBatchSampler, DurationBatchSampler
-from asr.distributed import close_distributed
-from asr.loader import train_loader
-from asr.model import ModelConfig
-from asr.training import Trainer
+from asr.data.sampler import DistributedDurationBatchSampler, DurationBatchSampler
+from asr.features.augment import AugmentConfig
+from asr.model.acoustic import ModelConfig
+from asr.model.checkpoint import load_model, safe_load
+from asr.train.config import TrainConfig
+from asr.train.distributed import close_distributed
+from asr.train.loader import train_loader
+from asr.train.trainer import Trainer
 from tests.test_training import StopAt, tiny_config
 
 WORLD = 2
@@ -139,7 +139,7 @@ def ddp_runs(tmp_path_factory):
     """Both ranks' runs (module-scoped: one spawn serves every DDP test)."""
     import soundfile as sf
 
-    from asr.data import Utterance, write_manifest
+    from asr.data.manifest import Utterance, write_manifest
     from tests.conftest import clip_rows
 
     tmp = tmp_path_factory.mktemp("ddp")

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from asr.alignment import frame_energy_db
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.augment import EdgeTrim
-from asr.checkpoint import default_model_path, load_model
-from asr.cli import main
-from asr.commands import DIGIT_WORDS
-from asr.data import Utterance
-from asr.decoding import DecodingOptions
-from asr.metrics import score
-from asr.transcribe import PAD_BELOW_DB, Transcriber, pad_edges, pad_samples
-from asr.tuning import compute_emissions
+from asr.audio.energy import frame_energy_db
+from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.cli.app import main
+from asr.data.manifest import Utterance
+from asr.decode.decoder import DecodingOptions
+from asr.decode.metrics import score
+from asr.decode.tuning import compute_emissions
+from asr.features.edges import PAD_BELOW_DB, EdgeTrim, pad_edges, pad_samples
+from asr.model.checkpoint import default_model_path, load_model
+from asr.stream.grammar import DIGIT_WORDS
+from asr.transcribe import Transcriber
 from tests.conftest import ROOT, TEST_DATA, clip_rows
 
 SHARED_FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"

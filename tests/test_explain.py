@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from asr.audio import load_audio
-from asr.checkpoint import default_model_path, load_model, save_model
-from asr.cli import main
+from asr.audio.files import load_audio
+from asr.cli.app import main
+from asr.data.text import CharTokenizer
 from asr.explain import explain_waveform, plot_explanation
-from asr.features import FeatureConfig
-from asr.model import ASRModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.features.frontend import FeatureConfig
+from asr.model.acoustic import ASRModel, ModelConfig
+from asr.model.checkpoint import default_model_path, load_model, save_model
 from asr.transcribe import Transcriber
 from tests.conftest import clip_rows
 

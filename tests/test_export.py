@@ -4,21 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from asr.audio import load_audio
-from asr.checkpoint import CheckpointError, default_model_path, load_model
-from asr.cli import main
-from asr.export import (
-    OnnxModel,
-    TorchScriptModel,
-    export_model,
-    load_inference_model,
-    max_difference,
-    quantize_model,
-)
-from asr.features import FeatureConfig
-from asr.metrics import score
-from asr.model import ASRModel, ModelConfig
-from asr.text import CharTokenizer
+from asr.audio.files import load_audio
+from asr.cli.app import main
+from asr.data.text import CharTokenizer
+from asr.decode.metrics import score
+from asr.features.frontend import FeatureConfig
+from asr.model.acoustic import ASRModel, ModelConfig
+from asr.model.checkpoint import CheckpointError, default_model_path, load_model
+from asr.model.export import export_model, max_difference, quantize_model
+from asr.model.exported import OnnxModel, TorchScriptModel, load_inference_model
 from asr.transcribe import Transcriber
 from tests.conftest import clip_rows
 

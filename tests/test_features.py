@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from asr.features import FeatureConfig, Frontend, LogMel, compute_cmvn_stats
+from asr.features.frontend import FeatureConfig, Frontend, LogMel, compute_cmvn_stats
 
 
 def test_logmel_shapes_and_lengths():

@@ -4,14 +4,14 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from asr.features import FeatureConfig
-from asr.gates import (
+from asr.features.frontend import FeatureConfig
+from asr.model.acoustic import ASRModel, ModelConfig
+from asr.model.gates import (
     DirectionWeights,
     ReferenceEncoder,
     reverse_within_lengths,
     run_direction,
 )
-from asr.model import ASRModel, ModelConfig
 
 RNNS = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 

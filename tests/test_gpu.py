@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from asr.checkpoint import default_model_path, load_model
-from asr.data import collate
-from asr.training import Trainer
+from asr.data.dataset import collate
+from asr.model.checkpoint import default_model_path, load_model
+from asr.train.trainer import Trainer
 from asr.transcribe import Transcriber
 from tests.conftest import clip_rows
 from tests.test_training import tiny_config
@@ -81,8 +81,8 @@ def test_cuda_transcripts_match_cpu():
 
 
 def test_adaptation_runs_on_cuda_and_lowers_the_loss_as_on_cpu():
-    from asr.adapt import AdaptConfig, adapt
-    from asr.data import Utterance
+    from asr.data.manifest import Utterance
+    from asr.train.adapt import AdaptConfig, adapt
 
     utts = [Utterance(str(p), 1.0, text, "an4") for p, text in clip_rows()]
     cfg = AdaptConfig(steps=8, specaug=False, speed_factors=(1.0,))

@@ -1,4 +1,4 @@
-"""Kaldi data directories -> manifests (asr.kaldi, asr import-kaldi)."""
+"""Kaldi data directories -> manifests (asr.data.kaldi, asr import-kaldi)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import load_audio
-from asr.cli import main
-from asr.data import read_manifest
-from asr.kaldi import KaldiDirError, import_kaldi_dir
+from asr.audio.files import load_audio
+from asr.cli.app import main
+from asr.data.kaldi import KaldiDirError, import_kaldi_dir
+from asr.data.manifest import read_manifest
 
 TEST_DATA = Path(__file__).parent / "data"
 CLIP_A = TEST_DATA / "3_jackson_0.wav"

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from asr.lm import EOS, UNK, estimate, read_arpa, write_arpa
+from asr.decode.lm import EOS, UNK, estimate, read_arpa, write_arpa
 
 CORPUS = ["a b c", "a b d", "b c a", "a a b c d", "c d", "d", "b b b a"]
 
@@ -92,7 +92,7 @@ def test_vocabulary_words_missing_from_the_text_get_the_unk_mass(order):
 
 
 def test_read_vocab_takes_the_first_field_of_dictionaries_and_lexicons(tmp_path):
-    from asr.lm import read_vocab
+    from asr.decode.lm import read_vocab
 
     dic = tmp_path / "an4.dic"
     dic.write_text(
@@ -108,7 +108,7 @@ def test_read_vocab_takes_the_first_field_of_dictionaries_and_lexicons(tmp_path)
 def test_lm_build_with_a_vocabulary_lets_the_lexicon_decoder_output_its_words(
     tmp_path,
 ):
-    from asr.cli import main
+    from asr.cli.app import main
 
     text = tmp_path / "text.txt"
     text.write_text("go left\ngo right\nstop\n")

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import torch
 
-from asr.config import DataConfig
-from asr.data import DurationBatchSampler, SpeechDataset, Utterance
-from asr.loader import loader_options, train_loader
-from asr.text import CharTokenizer
+from asr.data.dataset import SpeechDataset
+from asr.data.manifest import Utterance
+from asr.data.sampler import DurationBatchSampler
+from asr.data.text import CharTokenizer
+from asr.train.config import DataConfig
+from asr.train.loader import loader_options, train_loader
 from tests.conftest import clip_rows
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr.audio import SAMPLE_RATE, load_audio, stream_audio
-from asr.checkpoint import default_model_path, load_model
-from asr.decoding import DecodingOptions
-from asr.metrics import score
+from asr.audio.files import SAMPLE_RATE, load_audio, stream_audio
+from asr.decode.decoder import DecodingOptions
+from asr.decode.metrics import score
+from asr.model.checkpoint import default_model_path, load_model
 from asr.transcribe import Transcriber, split_at_pauses
 from tests.conftest import clip_rows
 

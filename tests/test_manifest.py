@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.data import (
-    DurationBatchSampler,
+from asr.data.dataset import SpeechDataset
+from asr.data.manifest import (
     Manifest,
     ManifestError,
-    SpeechDataset,
     Utterance,
     index_path,
     read_manifest,
     sample_indices,
 )
-from asr.text import CharTokenizer
+from asr.data.sampler import DurationBatchSampler
+from asr.data.text import CharTokenizer
 
 BAD_LINES = {  # line number (1-based) -> a bad line
     3: "{not json",
@@ -133,7 +133,7 @@ def test_unwritable_folder_still_indexes(tmp_path, monkeypatch):
     def refuse(*args):
         raise PermissionError("read-only file system")
 
-    monkeypatch.setattr("asr.data.os.replace", refuse)
+    monkeypatch.setattr("asr.data.manifest.os.replace", refuse)
     path = tmp_path / "m.jsonl"
     write_big_manifest(path, 8)
     assert len(Manifest(path)) == 8

@@ -1,4 +1,4 @@
-"""asr.mic: capture through PortAudio, tested on an ALSA capture device fed by a file.
+"""asr.audio.mic: capture through PortAudio, tested on a file-fed ALSA capture device.
 
 No microphone exists here. The device tests write a real speech clip as raw S16_LE,
 define the ALSA PCM ``asr_file`` on it (``record_file_device_config``) and capture
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import asr
-from asr import mic
-from asr.audio import load_audio
+from asr.audio import mic
+from asr.audio.files import load_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = Path(asr.__file__).parent / "assets" / "clips" / "an108-mdxn-b.sph"
@@ -233,7 +233,7 @@ def test_microphone_converts_averages_warns_and_stops(
         assert stream.kwargs["dtype"] == "int16" and stream.kwargs["channels"] == 2
         assert stream.calls == ["start"]
         stream.push([[32767, -32768], [100, 300]])
-        with caplog.at_level(logging.WARNING, logger="asr.mic"):
+        with caplog.at_level(logging.WARNING, logger="asr.audio.mic"):
             stream.push([[-16384, -16384]], FakeStatus())
         assert "input overflow" in caplog.text and m.overflows == 1
     assert stream.calls == ["start", "stop", "close"] and m.closed
@@ -253,7 +253,7 @@ def test_microphone_timeout_drop_and_bad_devices(
         with pytest.raises(TimeoutError, match="Fake Mic"):
             next(m.blocks(timeout=0.01))
         m._max_blocks = 1
-        with caplog.at_level(logging.WARNING, logger="asr.mic"):
+        with caplog.at_level(logging.WARNING, logger="asr.audio.mic"):
             m._stream.push([[1]])
             m._stream.push([[2]])  # nobody reads: dropped, with a warning
         assert m.dropped_blocks == 1 and "dropped 1" in caplog.text

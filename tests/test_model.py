@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from asr.features import FeatureConfig
-from asr.model import ASRModel, ConvSubsampling, ModelConfig
+from asr.features.frontend import FeatureConfig
+from asr.model.acoustic import ASRModel, ConvSubsampling, ModelConfig
 
 
 def small_model(**kw) -> ASRModel:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from asr.decoding import WordTiming
+from asr.decode.decoder import WordTiming
 from asr.output import render, timestamp, write_outputs
 from asr.transcribe import Segment, Transcript
 

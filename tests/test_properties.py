@@ -14,11 +14,11 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio, stream_audio
-from asr.decoding import DecodingOptions, build_decoder, greedy_decode
-from asr.features import FeatureConfig, LogMel, compute_cmvn_stats
-from asr.metrics import score
-from asr.text import CharTokenizer, normalize_text
+from asr.audio.files import SAMPLE_RATE, AudioError, load_audio, stream_audio
+from asr.data.text import CharTokenizer, normalize_text
+from asr.decode.decoder import DecodingOptions, build_decoder, greedy_decode
+from asr.decode.metrics import score
+from asr.features.frontend import FeatureConfig, LogMel, compute_cmvn_stats
 
 FAST = settings(
     max_examples=40,

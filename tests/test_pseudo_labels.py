@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from conftest import ROOT
 
-from asr.cli import main as asr_main
-from asr.data import Utterance, read_manifest, write_manifest
+from asr.cli.app import main as asr_main
+from asr.data.manifest import Utterance, read_manifest, write_manifest
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import pseudo_labels  # noqa: E402

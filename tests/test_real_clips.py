@@ -6,7 +6,7 @@ import sys
 
 from conftest import ROOT, load_recipe_prepare
 
-from asr.commands import Grammar
+from asr.stream.grammar import Grammar
 
 EXAMPLE = ROOT / "examples" / "commands.yaml"
 
@@ -60,7 +60,7 @@ def test_command_words_are_cut_out_of_phrases_at_their_aligned_times(tmp_path):
     import soundfile as sf
     from conftest import clip_rows
 
-    from asr.data import Utterance
+    from asr.data.manifest import Utterance
 
     (path, text), *_ = [(p, t) for p, t in clip_rows() if t.startswith("enter ")]
     phrase = Utterance(str(path), sf.info(str(path)).duration, text, "an4")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from asr.data import read_manifest
+from asr.data.manifest import read_manifest
 from tests.conftest import CLIPS, SHARED_AN4, load_recipe_prepare
 
 prepare = load_recipe_prepare("an4")

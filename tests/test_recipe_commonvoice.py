@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from hydra import compose, initialize_config_dir
 
-from asr.data import read_manifest
-from asr.train import CONF_DIR, to_train_config
+from asr.data.manifest import read_manifest
+from asr.train.__main__ import CONF_DIR, to_train_config
 from tests.conftest import ROOT, clip_rows
 
 pytestmark = pytest.mark.skipif(
@@ -114,7 +114,7 @@ def test_durations_come_from_the_mp3_headers(tmp_path, monkeypatch):
     def no_decoding(path, *args, **kwargs):
         raise AssertionError(f"{path} was decoded")
 
-    monkeypatch.setattr("asr.audio.load_audio", no_decoding)
+    monkeypatch.setattr("asr.audio.files.load_audio", no_decoding)
     run(tmp_path / "en", tmp_path / "m", "--jobs", "1", "--splits", "dev")
     assert len(read_manifest(tmp_path / "m" / "dev.jsonl")) == 1
 

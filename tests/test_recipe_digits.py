@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 from hydra import compose, initialize_config_dir
 
-from asr.data import read_manifest
-from asr.train import CONF_DIR, to_train_config
+from asr.data.manifest import read_manifest
+from asr.train.__main__ import CONF_DIR, to_train_config
 from tests.conftest import TEST_DATA, load_recipe_prepare, run_recipe
 
 prepare = load_recipe_prepare("digits")
@@ -148,8 +148,8 @@ def test_an4_digit_words_are_cut_at_their_aligned_times(tmp_path, an4_manifest):
     """--train train_an4d: each digit word of AN4's connected speech becomes a clip
     of its own (prepare.py an4-digits) that the bundled model, reading it alone,
     hears as that digit, and joins FSDD train and the synthetic speech."""
-    from asr.checkpoint import default_model_path, load_model
-    from asr.decoding import DecodingOptions
+    from asr.decode.decoder import DecodingOptions
+    from asr.model.checkpoint import default_model_path, load_model
     from asr.transcribe import Transcriber
 
     an4 = tmp_path / "an4"
@@ -303,7 +303,7 @@ def test_stage_3_makes_the_an4_manifests_when_they_are_missing(tmp_path):
 def test_stage_4_measures_the_features_of_the_training_overrides(tmp_path):
     """run.sh hands its Hydra overrides to `asr stats`: features.n_mels=40 gives
     40-band statistics, which stage 5 would otherwise refuse."""
-    from asr.checkpoint import safe_load
+    from asr.model.checkpoint import safe_load
 
     data, exp = tmp_path / "split", tmp_path / "exp"
     common = stage_1_split(tmp_path, data)

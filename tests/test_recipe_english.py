@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from asr.data import Utterance, read_manifest, write_manifest
+from asr.data.manifest import Utterance, read_manifest, write_manifest
 from tests.conftest import load_recipe_prepare
 
 prepare = load_recipe_prepare("english")

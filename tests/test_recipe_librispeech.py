@@ -12,11 +12,11 @@ import pytest
 import soundfile as sf
 from hydra import compose, initialize_config_dir
 
-from asr.checkpoint import load_model
-from asr.data import read_manifest
-from asr.text import normalize_text
-from asr.train import CONF_DIR, to_train_config
-from asr.training import fit
+from asr.data.manifest import read_manifest
+from asr.data.text import normalize_text
+from asr.model.checkpoint import load_model
+from asr.train.__main__ import CONF_DIR, to_train_config
+from asr.train.trainer import fit
 from tests.conftest import ROOT, clip_rows
 
 
@@ -126,7 +126,7 @@ def test_durations_come_from_the_header_not_the_audio(tmp_path, monkeypatch):
     def no_decoding(path, *args, **kwargs):
         raise AssertionError(f"{path} was decoded")
 
-    monkeypatch.setattr("asr.audio.load_audio", no_decoding)
+    monkeypatch.setattr("asr.audio.files.load_audio", no_decoding)
     run(tmp_path / "LibriSpeech", tmp_path / "m", "--jobs", "1")
     assert len(read_manifest(tmp_path / "m" / "train.jsonl")) == 4
 

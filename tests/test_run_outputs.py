@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import torch
 
-from asr.checkpoint import load_model
-from asr.run_outputs import average_last_epochs, keep_epoch, run_summary
-from asr.run_state import Progress
+from asr.model.checkpoint import load_model
+from asr.train.run_outputs import average_last_epochs, keep_epoch, run_summary
+from asr.train.run_state import Progress
 from tests.test_checkpoint import make_model
 
 

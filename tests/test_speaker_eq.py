@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr import speaker_eq as eq
-from asr.audio import load_audio
-from asr.data import Utterance, read_manifest, write_manifest
+from asr.audio.files import load_audio
+from asr.data import speaker_eq as eq
+from asr.data.manifest import Utterance, read_manifest, write_manifest
 from tests.conftest import TEST_DATA, clip_rows
 
 RAMP = np.linspace(-6.0, 6.0, eq.BANDS)  # a tilt: 12 dB more at 3.8 kHz than 100 Hz
@@ -231,7 +231,7 @@ def test_evaluate_and_transcribe_equalise_as_apply_does(tmp_path):
     """`asr evaluate --speaker-eq REF` decodes what `asr speaker-eq apply` would
     have written (the same hypotheses as evaluating its files); `asr transcribe
     --speaker-eq` measures all its inputs as one speaker."""
-    from asr.cli import main
+    from asr.cli.app import main
 
     utts = manifest_of_two_speakers(tmp_path)
     manifest, ref = tmp_path / "m.jsonl", tmp_path / "ref.json"
@@ -274,7 +274,7 @@ def test_evaluate_and_transcribe_equalise_as_apply_does(tmp_path):
 def test_transcriber_filters_every_piece_of_a_long_file(tmp_path):
     """A long file is cut into pieces; the filter sees each piece, under the
     file's name. A filter that silences the audio leaves no text."""
-    from asr.checkpoint import default_model_path, load_model
+    from asr.model.checkpoint import default_model_path, load_model
     from asr.transcribe import Transcriber
 
     wav = np.concatenate([load_audio(p) for p, _ in clip_rows()[:3]])

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asr.audio import load_audio
-from asr.checkpoint import safe_load
-from asr.cli import main
-from asr.cli_tools import feature_config
-from asr.data import read_manifest
-from asr.features import FeatureConfig, compute_cmvn_stats
-from asr.training import Trainer
+from asr.audio.files import load_audio
+from asr.cli.app import main
+from asr.cli.tools import feature_config
+from asr.data.manifest import read_manifest
+from asr.features.frontend import FeatureConfig, compute_cmvn_stats
+from asr.model.checkpoint import safe_load
+from asr.train.trainer import Trainer
 from tests.test_training import tiny_config
 
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from asr.audio import load_audio, resample
-from asr.checkpoint import default_model_path, load_model
-from asr.metrics import score
-from asr.streaming import ChunkedEncoder, StreamingConfig, StreamingRecognizer
+from asr.audio.files import load_audio, resample
+from asr.decode.metrics import score
+from asr.model.checkpoint import default_model_path, load_model
+from asr.stream.recognizer import ChunkedEncoder, StreamingConfig, StreamingRecognizer
 from tests.conftest import clip_rows
 
 
@@ -49,8 +49,8 @@ def test_one_chunk_over_the_utterance_equals_the_full_bilstm(plain_model):
 
 @pytest.mark.parametrize("hop_ms", [10.0, 5.0])  # 40 and 20 ms encoder frames
 def test_chunked_gru_encoder_equals_the_full_model(hop_ms):
-    from asr.features import FeatureConfig
-    from asr.model import ASRModel, ModelConfig
+    from asr.features.frontend import FeatureConfig
+    from asr.model.acoustic import ASRModel, ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(conv_channels=8, hidden_size=32, n_layers=2, rnn="gru")
@@ -90,7 +90,7 @@ def test_right_context_changes_and_helps(model):
         wav = load_audio(path)
         for r in (0, 4):
             lp = feed(ChunkedEncoder(net, 6, r), wav, 4000)
-            from asr.decoding import greedy_decode
+            from asr.decode.decoder import greedy_decode
 
             hyps[r].append(
                 greedy_decode(lp[None], torch.tensor([len(lp)]), tok)[0].text
@@ -149,11 +149,11 @@ def test_chunked_final_mode(model):
 
 
 def test_level_gain_is_set_by_the_first_half_second(model):
-    from asr.features import level_gains
-    from asr.streaming import GAIN_SECONDS
+    from asr.features.frontend import level_gains
+    from asr.stream.recognizer import GAIN_SECONDS
 
     net, _ = model
-    from asr.metrics import speech_islands
+    from asr.audio.energy import speech_islands
 
     wav = load_audio(clip_rows()[4][0])
     onset = int(speech_islands(wav)[0][0] * 16000)  # a stream starts at speech

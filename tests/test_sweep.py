@@ -13,10 +13,10 @@ import pytest
 import torch
 from conftest import ROOT
 
-from asr.audio import load_audio
-from asr.checkpoint import load_model, safe_load
-from asr.data import read_manifest
-from asr.features import FeatureConfig, compute_cmvn_stats
+from asr.audio.files import load_audio
+from asr.data.manifest import read_manifest
+from asr.features.frontend import FeatureConfig, compute_cmvn_stats
+from asr.model.checkpoint import load_model, safe_load
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import sweep_table  # noqa: E402

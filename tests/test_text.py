@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from asr.text import BLANK, CharTokenizer, normalize_text
+from asr.data.text import BLANK, CharTokenizer, normalize_text
 
 
 @pytest.mark.parametrize(

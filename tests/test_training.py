@@ -6,12 +6,13 @@ import math
 import pytest
 import torch
 
-from asr.augment import AugmentConfig, EdgeTrim
-from asr.checkpoint import load_model, safe_load
-from asr.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
-from asr.data import collate
-from asr.model import ModelConfig
-from asr.training import Trainer, fit
+from asr.data.dataset import collate
+from asr.features.augment import AugmentConfig
+from asr.features.edges import EdgeTrim
+from asr.model.acoustic import ModelConfig
+from asr.model.checkpoint import load_model, safe_load
+from asr.train.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
+from asr.train.trainer import Trainer, fit
 from tests.conftest import band_energy
 
 
@@ -96,7 +97,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(an4_manifest, tmp
 
 
 def test_fine_tuning_starts_from_the_checkpoint_weights(an4_manifest, tmp_path):
-    from asr.checkpoint import default_model_path
+    from asr.model.checkpoint import default_model_path
 
     cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
     bundled, tokenizer, _ = load_model(default_model_path())
@@ -120,7 +121,7 @@ def test_fine_tuning_starts_from_the_checkpoint_weights(an4_manifest, tmp_path):
 def test_fine_tuning_refuses_a_different_architecture_or_alphabet(
     an4_manifest, tmp_path
 ):
-    from asr.checkpoint import default_model_path
+    from asr.model.checkpoint import default_model_path
 
     cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
     cfg.trainer.init_from = str(default_model_path())
@@ -137,7 +138,7 @@ def test_fine_tuning_refuses_a_different_architecture_or_alphabet(
 
 
 def test_fine_tuning_can_add_characters_the_checkpoint_lacks(an4_manifest, tmp_path):
-    from asr.checkpoint import default_model_path
+    from asr.model.checkpoint import default_model_path
 
     cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
     bundled, tokenizer, _ = load_model(default_model_path())
@@ -197,7 +198,11 @@ def test_last_epochs_are_kept_averaged_and_summarised(an4_manifest, tmp_path):
 
 
 def test_averaging_refuses_checkpoints_of_different_models(an4_manifest, tmp_path):
-    from asr.checkpoint import CheckpointError, average_checkpoints, default_model_path
+    from asr.model.checkpoint import (
+        CheckpointError,
+        average_checkpoints,
+        default_model_path,
+    )
 
     cfg = tiny_config(an4_manifest, tmp_path / "small", epochs=1, augment=False)
     fit(cfg)
@@ -353,7 +358,7 @@ def test_intermediate_ctc_trains_the_middle_layer_to_read_out(an4_manifest, tmp_
 
 
 def test_training_with_vocal_tract_warp_moves_the_formants(an4_manifest, tmp_path):
-    from asr.augment import VocalTractWarp
+    from asr.features.spec_augment import VocalTractWarp
 
     cfg = tiny_config(an4_manifest, tmp_path / "vtlp", epochs=1, augment=False)
     cfg.augment.vtlp_prob, cfg.augment.vtlp_range = 1.0, [1.2, 1.2]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.checkpoint import load_model, safe_load
-from asr.training import Trainer
+from asr.model.checkpoint import load_model, safe_load
+from asr.train.trainer import Trainer
 from tests.conftest import ROOT
 from tests.test_training import tiny_config
 
@@ -148,7 +148,7 @@ def interrupted_then_resumed(manifest, out_dir: Path, sig: int, after: float):
 def straight_run(tmp_path_factory):
     import soundfile as sf
 
-    from asr.data import Utterance, write_manifest
+    from asr.data.manifest import Utterance, write_manifest
     from tests.conftest import clip_rows
 
     tmp = tmp_path_factory.mktemp("straight")

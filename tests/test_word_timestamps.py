@@ -9,15 +9,15 @@ import sys
 import numpy as np
 import pytest
 
-from asr.alignment import (
+from asr.audio.energy import speech_islands
+from asr.data.manifest import read_manifest
+from asr.decode.alignment import (
     concatenated_references,
     island_references,
     word_boundary_errors,
 )
-from asr.checkpoint import default_model_path, load_model
-from asr.commands import DIGIT_WORDS as DIGITS
-from asr.data import read_manifest
-from asr.metrics import speech_islands
+from asr.model.checkpoint import default_model_path, load_model
+from asr.stream.grammar import DIGIT_WORDS as DIGITS
 from tests.conftest import ROOT, SHARED_AN4, TEST_DATA, clip_rows
 
 SHARED_FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from asr.data import Utterance, split_speakers, write_manifest
+from asr.data.manifest import Utterance, split_speakers, write_manifest
 
 _LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<id>[^()]+)\)\s*$")
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.commands import DIGIT_WORDS, Grammar
-from asr.data import absolute_paths, read_manifest, write_manifest
+from asr.data.manifest import absolute_paths, read_manifest, write_manifest
+from asr.stream.grammar import DIGIT_WORDS, Grammar
 
 GRAMMAR = Path(__file__).resolve().parents[2] / "examples" / "commands.yaml"
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         sets["train_nonspeech"] = sets["train"] + noise
     if args.dev_words:
         # one-word utterances are an4_commands already: the words inside phrases
-        from asr.alignment import cut_manifest_words
+        from asr.decode.alignment import cut_manifest_words
 
         folder = args.out / "an4_dev_words"
         sets["an4_dev_words"] = cut_manifest_words(an4_dev, words, folder, min_words=2)

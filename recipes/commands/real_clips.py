@@ -19,7 +19,7 @@ short phrases only. Writes <out>/manifest.jsonl (speaker = package/voice) and
 
 With --cut-words, each command word inside a phrase (Allison's "left" of "left
 bracket", "off" of "agent logged off", ...) is also cut out at its force-aligned
-times (asr.alignment, the bundled model's posteriors, boundaries moved to the
+times (asr.decode.alignment, the bundled model's posteriors, boundaries moved to the
 speech onsets): <out>/words.jsonl, the audio in <out>/words/. These are words from
 connected speech, run into their neighbours, so they are harder than words said
 alone; but they are human voices saying the command words.
@@ -40,9 +40,9 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from asr.commands import DIGIT_WORDS, Grammar  # noqa: E402
-from asr.data import Utterance, write_manifest  # noqa: E402
-from asr.text import normalize_text  # noqa: E402
+from asr.data.manifest import Utterance, write_manifest  # noqa: E402
+from asr.data.text import normalize_text  # noqa: E402
+from asr.stream.grammar import DIGIT_WORDS, Grammar  # noqa: E402
 
 PACKAGES = {
     "asterisk-core-sounds-en-wav": "CC-BY-SA-3.0",
@@ -128,7 +128,7 @@ CUT_MARGIN = 0.03  # seconds kept before and after an aligned word
 def cut_words(utts: list[Utterance], out: Path) -> list[Utterance]:
     """Every grammar word (digits aside: those are recorded alone) inside a
     multi-word clip, cut at its aligned times into ``out``; one Utterance each."""
-    from asr.alignment import cut_manifest_words
+    from asr.decode.alignment import cut_manifest_words
 
     return cut_manifest_words(utts, COMMAND_WORDS, out, margin=CUT_MARGIN, min_words=2)
 

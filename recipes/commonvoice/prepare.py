@@ -28,9 +28,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.audio import AudioError, measure_duration
-from asr.data import Utterance, write_manifest
-from asr.text import normalize_text
+from asr.audio.files import AudioError, measure_duration
+from asr.data.manifest import Utterance, write_manifest
+from asr.data.text import normalize_text
 
 COLUMNS = ("client_id", "path", "sentence")
 CHUNK = 4096  # rows whose clips are measured together

@@ -30,8 +30,8 @@ from pathlib import Path
 import soundfile as sf
 import soxr
 
-from asr.commands import DIGIT_WORDS
-from asr.data import Utterance, read_manifest, write_manifest
+from asr.data.manifest import Utterance, read_manifest, write_manifest
+from asr.stream.grammar import DIGIT_WORDS
 
 DIGITS = DIGIT_WORDS  # FSDD file names start with the digit: DIGITS[d]
 DEV_SPEAKER = "nicolas"  # the held-out speaker of every digits experiment
@@ -123,7 +123,7 @@ def an4_digits(
     ``out/<speaker>_<utterance>_<k>_<word>.wav`` (16 kHz); one Utterance each,
     with the utterance's speaker. ``model_path`` aligns (default: the bundled
     model, which was trained on AN4's training speakers)."""
-    from asr.alignment import cut_manifest_words
+    from asr.decode.alignment import cut_manifest_words
 
     utts = read_manifest(manifest)
     clips = cut_manifest_words(utts, set(DIGITS), out, model_path, margin)
@@ -137,8 +137,8 @@ CLIPPED_DB = 20.0  # an edge frame this close to the loudest one: cut into the w
 def clipped_edges(utts: list[Utterance]) -> dict[str, tuple[float, float, float]]:
     """speaker -> (share of clips whose first 10 ms frame lies within CLIPPED_DB of
     the clip's loudest, the same for the last frame, mean duration in seconds)."""
-    from asr.alignment import frame_energy_db
-    from asr.audio import load_audio
+    from asr.audio.energy import frame_energy_db
+    from asr.audio.files import load_audio
 
     edges: dict[str, list[tuple[bool, bool, float]]] = {}
     for u in utts:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.data import (
+from asr.data.manifest import (
     Utterance,
     absolute_paths,
     read_manifest,

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.audio import AUDIO_EXTENSIONS, AudioError, measure_duration
-from asr.data import Utterance, write_manifest
-from asr.text import normalize_text
+from asr.audio.files import AUDIO_EXTENSIONS, AudioError, measure_duration
+from asr.data.manifest import Utterance, write_manifest
+from asr.data.text import normalize_text
 
 TRAIN_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500")
 SUBSETS = (*TRAIN_SUBSETS, "dev-clean", "dev-other", "test-clean", "test-other")

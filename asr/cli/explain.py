@@ -1,0 +1,45 @@
+"""`asr explain`: one figure showing what the model sees, emits and attends to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asr.cli.common import decoding_args, decoding_options, model_args
+
+
+def add_explain_command(sub) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="figure: log-mel, CTC posteriorgram, word alignment, LSTM gate activity",
+    )
+    p.add_argument("input", help="audio file (any format asr transcribe reads)")
+    p.add_argument(
+        "--output", type=Path, required=True, help="figure file (.png, .pdf, .svg)"
+    )
+    model_args(p)
+    decoding_args(p)
+    p.set_defaults(func=cmd_explain)
+
+
+def cmd_explain(args) -> int:
+    from asr.explain import explain_waveform, plot_explanation
+    from asr.features.edges import load_padded
+    from asr.model.checkpoint import default_model_path, load_model
+
+    model, tokenizer, _ = load_model(args.model or default_model_path())
+    options = decoding_options(args, model.decoding_defaults)
+    # the figure shows what the model reads: with edge padding, the padded clip
+    wav = load_padded(args.input, options.pad_ms)
+    ex = explain_waveform(model, tokenizer, wav, options, name=Path(args.input).name)
+    path = plot_explanation(ex, args.output)
+    words = " ".join(
+        f"{w.word}[{w.start:.2f}-{w.end:.2f}]" for w in ex.hypothesis.words
+    )
+    print(f"{ex.hypothesis.text}\n{words}")
+    print(
+        f"figure -> {path} ({len(ex.gate_means)} {ex.rnn.upper()} layers; reference "
+        f"cells vs model log-probs: max abs diff {ex.max_abs_diff:.2e})"
+    )
+    if options.pad_ms:
+        print(f"padded to {options.pad_ms:g} ms of pause each side (times count it)")
+    return 0

@@ -1,0 +1,242 @@
+"""CTC log-probs -> hypotheses: greedy, or beam search with lexicon and n-gram LM.
+
+decoder = build_decoder(DecodingOptions(decoder="beam", lm="lm.arpa"), tokenizer)
+hyps = decoder.decode(log_probs, lens)   # B lists of n-best Hypothesis
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from asr.data.text import CharTokenizer
+
+SIL_TOKEN = "|"  # flashlight's word separator stands for our space character
+
+
+@dataclass
+class WordTiming:
+    word: str
+    start: float  # seconds
+    end: float
+    confidence: float  # 0..1
+
+
+@dataclass
+class Hypothesis:
+    text: str
+    tokens: list[int] = field(default_factory=list)
+    score: float = 0.0  # greedy: best-path log-prob; beam: decoder score
+    words: list[WordTiming] = field(default_factory=list)
+    alternatives: list[Hypothesis] = field(default_factory=list)  # n-best, 2nd on
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    decoder: str = "greedy"  # greedy | beam
+    beam_size: int = 50
+    beam_threshold: float = 25.0
+    lexicon: str | None = None  # "word c h a r s" lines; with an LM: the LM's words
+    lm: str | None = None  # ARPA or KenLM binary word n-gram model
+    lm_weight: float = 0.5
+    word_score: float = 0.0  # word insertion bonus
+    nbest: int = 1
+    word_timestamps: bool = False
+    # clips (or long-file pieces) with less pause than this before or after the
+    # speech get faint noise there before the model reads them (pad_edges); word
+    # times stay those of the original audio. Models trained on recordings with
+    # pauses around the speech drop words of clips cut tight to it (BENCHMARKS.md
+    # "clip edges")
+    pad_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.pad_ms < 0:
+            raise ValueError(f"pad_ms must be >= 0, not {self.pad_ms}")
+
+    @classmethod
+    def for_model(cls, defaults: dict) -> DecodingOptions:
+        """The defaults a model carries (checkpoint metadata "decoding"): only
+        options about the audio it reads, never paths of another machine."""
+        unknown = set(defaults) - set(MODEL_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown model decoding default(s) {sorted(unknown)}")
+        return cls(**defaults)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> DecodingOptions:
+        """Options saved by ``save`` (e.g. by ``asr tune-decoder``)."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown decoding option(s) {sorted(unknown)}")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+
+MODEL_DEFAULTS = ("pad_ms",)  # DecodingOptions a checkpoint may set for itself
+
+
+class GreedyDecoder:
+    """Best path: argmax per frame, merge repeats, drop blanks (id 0)."""
+
+    def __init__(self, tokenizer: CharTokenizer):
+        self.tokenizer = tokenizer
+
+    def decode(
+        self, log_probs: torch.Tensor, lens: torch.Tensor
+    ) -> list[list[Hypothesis]]:
+        """log_probs: shape = (B, T, V); lens: (B,) -> B one-element lists."""
+        return [[h] for h in greedy_decode(log_probs, lens, self.tokenizer)]
+
+
+def greedy_decode(
+    log_probs: torch.Tensor, lens: torch.Tensor, tokenizer: CharTokenizer
+) -> list[Hypothesis]:
+    """log_probs: shape = (B, T, V); lens: (B,) valid frames per row."""
+    best, best_ids = log_probs.max(dim=-1)  # (B, T)
+    hyps = []
+    for row, scores, n in zip(best_ids.tolist(), best, lens.tolist()):
+        ids = row[:n]
+        tokens = [
+            t for k, t in enumerate(ids) if t != 0 and (k == 0 or t != ids[k - 1])
+        ]
+        hyps.append(
+            Hypothesis(tokenizer.decode(tokens), tokens, float(scores[:n].sum()))
+        )
+    return hyps
+
+
+class BeamSearchDecoder:
+    """torchaudio's flashlight CTC beam search, with optional lexicon and word LM."""
+
+    def __init__(self, options: DecodingOptions, tokenizer: CharTokenizer):
+        # lazily, for start-up: it loads flashlight-text, which greedy never needs
+        from torchaudio.models.decoder import ctc_decoder
+
+        self.tokenizer, self.options = tokenizer, options
+        if " " not in tokenizer.symbols:
+            raise ValueError("beam decoding needs a vocabulary with a space character")
+        symbols = [SIL_TOKEN if s == " " else s for s in tokenizer.symbols]
+        self.sil_id = symbols.index(SIL_TOKEN)
+        self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
+        lexicon = options.lexicon
+        if lexicon is None and options.lm is not None:
+            lexicon = write_lexicon(
+                lm_words(options.lm), tokenizer, Path(self._tmp.name) / "lexicon.txt"
+            )
+        self.lexicon_free = lexicon is None
+        with _quiet_stderr():  # KenLM prints a progress bar while loading
+            self.decoder = ctc_decoder(
+                lexicon=lexicon,
+                tokens=symbols,
+                lm=options.lm,
+                nbest=options.nbest,
+                beam_size=options.beam_size,
+                beam_threshold=options.beam_threshold,
+                lm_weight=options.lm_weight,
+                word_score=options.word_score,
+                blank_token=symbols[0],
+                sil_token=SIL_TOKEN,
+            )
+
+    def decode(
+        self, log_probs: torch.Tensor, lens: torch.Tensor
+    ) -> list[list[Hypothesis]]:
+        """log_probs: shape = (B, T, V); lens: (B,) -> B lists of n-best hypotheses."""
+        emissions = log_probs.detach().float().cpu()
+        lens = lens.cpu()
+        if not self.lexicon_free:
+            emissions, lens = self._close_last_word(emissions, lens)
+        results = self.decoder(emissions.contiguous(), lens.int())
+        return [[self._to_hypothesis(h) for h in nbest] for nbest in results]
+
+    def _close_last_word(self, emissions: torch.Tensor, lens: torch.Tensor):
+        """Append one frame that is surely a word separator to each utterance.
+
+        Lexicon spellings end with the separator, but the model (trained on
+        utterances without a trailing space) does not emit one after the last
+        word; without this the decoder drops it.
+        """
+        b, t, v = emissions.shape
+        out = torch.full((b, t + 1, v), -1e4)
+        out[:, :t] = emissions
+        out[torch.arange(b), lens] = -1e4
+        out[torch.arange(b), lens, self.sil_id] = 0.0
+        return out, lens + 1
+
+    def _to_hypothesis(self, h) -> Hypothesis:
+        tokens = [t for t in h.tokens.tolist() if t != 0]
+        if self.lexicon_free:
+            text = self.tokenizer.decode(tokens)
+        else:
+            text = " ".join(w for w in h.words if w)
+            tokens = self.tokenizer.encode(text)
+        return Hypothesis(text, tokens, float(h.score))
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C-level writes to stderr (file descriptor 2) for a moment."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def build_decoder(options: DecodingOptions, tokenizer: CharTokenizer):
+    """The decoder ``options`` asks for (greedy, or beam with lexicon / LM)."""
+    if options.decoder == "greedy":
+        if options.lm or options.lexicon:
+            raise ValueError("an LM or lexicon needs the beam decoder (--decoder beam)")
+        return GreedyDecoder(tokenizer)
+    if options.decoder == "beam":
+        return BeamSearchDecoder(options, tokenizer)
+    raise ValueError(f"unknown decoder {options.decoder!r} (greedy or beam)")
+
+
+def lm_words(lm_path: str | Path) -> list[str]:
+    """The words of an ARPA model's unigram section (markers excluded)."""
+    words, in_unigrams = [], False
+    with open(lm_path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if line == "\\1-grams:":
+                in_unigrams = True
+            elif in_unigrams and line.startswith("\\"):
+                break
+            elif in_unigrams and line:
+                word = line.split()[1]
+                if word not in ("<s>", "</s>", "<unk>"):
+                    words.append(word)
+    if not words:
+        raise ValueError(
+            f"{lm_path}: no unigrams found (is it an ARPA file? "
+            "give a binary KenLM model together with --lexicon)"
+        )
+    return words
+
+
+def write_lexicon(words: list[str], tokenizer: CharTokenizer, path: Path) -> str:
+    """Spell each word with the model's characters: 'word w o r d |' per line."""
+    known = set(tokenizer.symbols)
+    with open(path, "w", encoding="utf-8") as f:
+        for w in sorted(set(words)):
+            if w and all(c in known for c in w):
+                f.write(f"{w}\t{' '.join(w)} {SIL_TOKEN}\n")
+    return str(path)
