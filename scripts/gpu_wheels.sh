@@ -57,7 +57,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from asr.data import Utterance, read_manifest, write_manifest
+from asr.data.manifest import Utterance, read_manifest, write_manifest
 
 src, out = Path(sys.argv[1]), Path(sys.argv[2])
 (out / "audio").mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ CLIP = Path(asr.__file__).parent / "assets" / "clips" / "an108-mdxn-b.sph"
 CAPTURE_SCRIPT = r"""
 import json, sys
 import numpy as np
-from asr.mic import Microphone, default_input_rate, list_devices
+from asr.audio.mic import Microphone, default_input_rate, list_devices
 
 out, frames, channels = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 report = {"devices": list_devices(), "default_rate": default_input_rate("asr_file")}
