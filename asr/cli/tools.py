@@ -38,6 +38,19 @@ def add_tool_commands(sub) -> None:
     )
     b.add_argument("--output", type=Path, required=True)
     b.set_defaults(func=cmd_lm_build)
+    e = lm_sub.add_parser(
+        "english",
+        help="the general-English 3-gram LM (from pocketsphinx's en-us model) -> ARPA",
+    )
+    e.add_argument(
+        "--output",
+        type=Path,
+        help="write it here (default: the cache that `--lm english` reads)",
+    )
+    e.add_argument("--max-words", type=int, default=50_000)
+    e.add_argument("--max-bigrams", type=int, default=1_000_000)
+    e.add_argument("--max-trigrams", type=int, default=1_000_000)
+    e.set_defaults(func=cmd_lm_english)
 
     p = sub.add_parser("tune-decoder", help="search LM weight and word bonus on dev")
     p.add_argument("--manifest", type=Path, required=True)
@@ -170,6 +183,19 @@ def cmd_lm_build(args) -> int:
     seen = {w for s in sentences for w in s.split()}
     extra = f", {len(set(vocab) - seen)} words only from --vocab" if vocab else ""
     print(f"{len(sentences)} sentences -> {args.output} ({sizes}{extra})")
+    return 0
+
+
+def cmd_lm_english(args) -> int:
+    from asr.decode.english_lm import (
+        EnglishLMSize,
+        build_english_lm,
+        english_lm_path,
+    )
+
+    size = EnglishLMSize(args.max_words, args.max_bigrams, args.max_trigrams)
+    path = build_english_lm(args.output, size) if args.output else english_lm_path(size)
+    print(path)
     return 0
 
 

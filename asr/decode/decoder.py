@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from asr.data.text import CharTokenizer
+from asr.decode.english_lm import resolve_lm
 
 SIL_TOKEN = "|"  # flashlight's word separator stands for our space character
 
@@ -45,7 +46,9 @@ class DecodingOptions:
     beam_size: int = 50
     beam_threshold: float = 25.0
     lexicon: str | None = None  # "word c h a r s" lines; with an LM: the LM's words
-    lm: str | None = None  # ARPA or KenLM binary word n-gram model
+    # ARPA or KenLM binary word n-gram model; "english": the general-English one
+    # (asr.decode.english_lm)
+    lm: str | None = None
     lm_weight: float = 0.5
     word_score: float = 0.0  # word insertion bonus
     nbest: int = 1
@@ -130,17 +133,17 @@ class BeamSearchDecoder:
         symbols = [SIL_TOKEN if s == " " else s for s in tokenizer.symbols]
         self.sil_id = symbols.index(SIL_TOKEN)
         self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
-        lexicon = options.lexicon
-        if lexicon is None and options.lm is not None:
+        lexicon, lm = options.lexicon, resolve_lm(options.lm)
+        if lexicon is None and lm is not None:
             lexicon = write_lexicon(
-                lm_words(options.lm), tokenizer, Path(self._tmp.name) / "lexicon.txt"
+                lm_words(lm), tokenizer, Path(self._tmp.name) / "lexicon.txt"
             )
         self.lexicon_free = lexicon is None
         with _quiet_stderr():  # KenLM prints a progress bar while loading
             self.decoder = ctc_decoder(
                 lexicon=lexicon,
                 tokens=symbols,
-                lm=options.lm,
+                lm=lm,
                 nbest=options.nbest,
                 beam_size=options.beam_size,
                 beam_threshold=options.beam_threshold,
