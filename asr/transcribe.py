@@ -11,9 +11,9 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 import webrtcvad
 
 from asr.audio.files import (
@@ -23,14 +23,14 @@ from asr.audio.files import (
     load_audio,
     stream_audio,
 )
-from asr.data.dataset import padded_batches
+from asr.audio.padding import pad_edges, pad_samples
+from asr.data.batches import padded_arrays
 from asr.data.text import CharTokenizer
-from asr.decode.alignment import align_words
 from asr.decode.decoder import DecodingOptions, Hypothesis, WordTiming, build_decoder
-from asr.features.edges import pad_edges, pad_samples
-from asr.model.acoustic import ASRModel
-from asr.model.device import model_device
-from asr.model.exported import ExportedModel
+
+if TYPE_CHECKING:
+    from asr.model.acoustic import ASRModel
+    from asr.model.exported import ExportedModel
 
 
 @dataclass
@@ -90,31 +90,31 @@ class Transcriber:
             max_segment_seconds,
         )
         self.frame_seconds = model.frame_seconds
-        self.device = model_device(model)
 
-    @torch.inference_mode()
-    def decode_batch(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor
-    ) -> list[Hypothesis]:
-        """wavs: shape = (B, S) zero-padded 16 kHz, wav_lens (B,) -> B hypotheses."""
-        log_probs, out_lens = self.model(wavs.to(self.device), wav_lens.to(self.device))
-        log_probs, out_lens = log_probs.cpu(), out_lens.cpu()
+    def decode_batch(self, wavs, wav_lens) -> list[Hypothesis]:
+        """wavs: shape = (B, S) zero-padded 16 kHz, wav_lens (B,) (numpy arrays,
+        or CPU tensors) -> B hypotheses. The model runs through its ``infer``:
+        an ONNX export needs no torch."""
+        wavs = np.asarray(wavs, dtype=np.float32)
+        wav_lens = np.asarray(wav_lens, dtype=np.int64)
+        log_probs, out_lens = self.model.infer(wavs, wav_lens)
         hyps = []
         for best, *others in self.decoder.decode(log_probs, out_lens):
             best.alternatives = others
             hyps.append(best)
         if self.options.word_timestamps:
-            for hyp, lp, n, wav, s in zip(
-                hyps, log_probs, out_lens.tolist(), wavs, wav_lens.tolist()
-            ):
-                hyp.words = align_words(
-                    lp[:n],
-                    hyp.text,
-                    self.tokenizer,
-                    self.frame_seconds,
-                    wav=wav[:s].numpy(),
-                )
+            self._time_words(hyps, log_probs, out_lens, wavs, wav_lens)
         return hyps
+
+    def _time_words(self, hyps, log_probs, out_lens, wavs, wav_lens) -> None:
+        # lazily, for start-up: forced alignment needs torch(audio), plain
+        # transcription does not
+        from asr.decode.alignment import align_words
+
+        for hyp, lp, n, wav, s in zip(hyps, log_probs, out_lens, wavs, wav_lens):
+            hyp.words = align_words(
+                lp[:n], hyp.text, self.tokenizer, self.frame_seconds, wav=wav[:s]
+            )
 
     def transcribe_waveforms(self, waveforms: Sequence[np.ndarray]) -> list[Hypothesis]:
         """Decode waveforms in batches of similar length; results in input order.
@@ -126,7 +126,7 @@ class Transcriber:
         padded_inputs = [pad_edges(w, pad) for w in waveforms]
         inputs = [w for w, _ in padded_inputs]
         results: list[Hypothesis | None] = [None] * len(waveforms)
-        for batch, padded, lens in padded_batches(inputs, self.batch_seconds):
+        for batch, padded, lens in padded_arrays(inputs, self.batch_seconds):
             for i, hyp in zip(batch, self.decode_batch(padded, lens)):
                 results[i] = hyp
         for hyp, wav, (_, before) in zip(results, waveforms, padded_inputs):

@@ -34,7 +34,8 @@ from asr.data.manifest import Utterance, read_manifest, write_manifest  # noqa: 
 from asr.decode.decoder import DecodingOptions  # noqa: E402
 from asr.decode.metrics import score  # noqa: E402
 from asr.decode.tuning import compute_emissions, decode_emissions  # noqa: E402
-from asr.model.checkpoint import default_model_path, load_model  # noqa: E402
+from asr.model.bundled import default_model_path  # noqa: E402
+from asr.model.checkpoint import load_model  # noqa: E402
 from asr.train.adapt import AdaptConfig, adapt  # noqa: E402
 
 

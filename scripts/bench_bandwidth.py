@@ -24,7 +24,8 @@ from asr.data.manifest import read_manifest
 from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
 from asr.features.wave_augment import BandLimit
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.transcribe import Transcriber
 
 RATES = (SAMPLE_RATE, 11025, 8000)

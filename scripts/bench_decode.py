@@ -20,7 +20,8 @@ from asr.data.manifest import read_manifest
 from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
 from asr.decode.tuning import compute_emissions, decode_emissions
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 
 
 def main() -> None:

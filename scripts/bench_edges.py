@@ -30,10 +30,11 @@ except ModuleNotFoundError:  # run as a file: scripts/ itself is on sys.path
     from bench_bandwidth import wer_per_version
 
 from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.audio.padding import FRAME
 from asr.data.manifest import read_manifest
 from asr.decode.decoder import DecodingOptions
-from asr.features.edges import FRAME, EdgePad, EdgeTrim
-from asr.model.checkpoint import default_model_path
+from asr.features.edges import EdgePad, EdgeTrim
+from asr.model.bundled import default_model_path
 
 PAUSE_MS, PAUSE_BELOW_DB = 200, 50.0
 

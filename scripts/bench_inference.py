@@ -29,7 +29,8 @@ import torch
 from asr.audio.files import SAMPLE_RATE, load_audio
 from asr.data.manifest import read_manifest
 from asr.model.acoustic import ASRModel
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.transcribe import Transcriber
 
 

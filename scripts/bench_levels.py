@@ -15,7 +15,8 @@ from pathlib import Path
 from asr.audio.files import load_audio
 from asr.data.manifest import read_manifest
 from asr.decode.metrics import score
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.transcribe import Transcriber
 
 GAINS_DB = (-20, -10, 0, 10, 18)

@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.audio.files import SAMPLE_RATE, load_audio
-from asr.model.checkpoint import default_model_path
+from asr.model.bundled import default_model_path
 
 
 def build(path: Path, minutes: float) -> float:

@@ -37,7 +37,8 @@ except ModuleNotFoundError:  # run as a file: scripts/ itself is on sys.path
 
 from asr.data.dataset import collate
 from asr.data.manifest import read_manifest
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.transcribe import Transcriber
 
 KINDS = ("baseline", "training", "inference")

@@ -25,7 +25,8 @@ import torch
 from asr.audio.files import load_audio
 from asr.data.manifest import read_manifest
 from asr.decode.metrics import score
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.model.export import export_model, max_difference
 from asr.model.export import quantize_model as quantize_torch
 from asr.model.exported import load_inference_model

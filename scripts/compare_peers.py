@@ -52,7 +52,7 @@ from asr.audio.files import SAMPLE_RATE, AudioError, load_audio
 from asr.cli.common import decoding_args, load_transcriber, model_args
 from asr.data.manifest import ManifestError, Utterance, read_manifest, sample_indices
 from asr.decode.metrics import score
-from asr.model.checkpoint import default_model_path
+from asr.model.bundled import default_model_path
 from asr.transcribe import Transcriber
 
 POCKETSPHINX = "pocketsphinx en-us"

@@ -24,7 +24,8 @@ from asr.decode.alignment import (
     island_references,
     word_boundary_errors,
 )
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.stream.grammar import DIGIT_WORDS as DIGITS
 
 

@@ -25,7 +25,7 @@ def write_clip_manifests(out: Path) -> None:
     import soundfile as sf
 
     from asr.data.manifest import Utterance, write_manifest
-    from asr.model.checkpoint import default_model_path
+    from asr.model.bundled import default_model_path
 
     clips = default_model_path().parent / "clips"
     rows = [r.split("\t") for r in (clips / "references.tsv").read_text().split("\n")]

@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr.audio.files import load_audio  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
-from asr.model.checkpoint import default_model_path, load_model  # noqa: E402
+from asr.model.bundled import default_model_path  # noqa: E402
+from asr.model.checkpoint import load_model  # noqa: E402
 from asr.stream.grammar import Grammar  # noqa: E402
 from asr.transcribe import Transcriber  # noqa: E402
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from asr.data.manifest import Utterance, write_manifest
-from asr.model.checkpoint import default_model_path
+from asr.model.bundled import default_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = default_model_path().parent / "clips"

@@ -144,7 +144,7 @@ def test_the_bundled_model_learns_an_unheard_speaker_and_keeps_an4():
     from asr.audio.files import load_audio
     from asr.decode.decoder import DecodingOptions
     from asr.decode.metrics import score
-    from asr.model.checkpoint import default_model_path
+    from asr.model.bundled import default_model_path
     from asr.stream.grammar import DIGIT_WORDS
     from asr.transcribe import Transcriber
 

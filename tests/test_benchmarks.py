@@ -14,7 +14,8 @@ from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
 from asr.features.frontend import FeatureConfig
 from asr.model.acoustic import ModelConfig
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.train.config import DataConfig, TrainConfig, TrainerConfig
 from asr.transcribe import Transcriber
 from scripts import (
@@ -149,3 +150,22 @@ def test_edges_bench_cuts_tight_and_adds_pauses_then_scores_each(an4_manifest):
     for key, wavs in audio.items():
         hyps = Transcriber(model, tok, options).transcribe_waveforms(wavs)
         assert wers[key] == 100 * score(refs, [h.text for h in hyps]).wer
+
+
+def test_throughput_bench_builds_the_recording_from_the_manifest(
+    an4_manifest, tmp_path
+):
+    from scripts import bench_throughput
+
+    out = tmp_path / "long.flac"
+    seconds = bench_throughput.build(an4_manifest, out, minutes=0.5)
+    assert seconds == 30.0 and sf_seconds(out) == 30.0
+    first = load_audio(clip_rows()[0][0])
+    np.testing.assert_allclose(load_audio(out)[: len(first)], first, atol=1e-4)
+
+
+def sf_seconds(path) -> float:
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return info.frames / info.samplerate

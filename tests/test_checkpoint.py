@@ -9,7 +9,8 @@ import torch
 from asr.data.text import CharTokenizer
 from asr.features.frontend import FeatureConfig
 from asr.model.acoustic import ASRModel, ModelConfig
-from asr.model.checkpoint import CheckpointError, load_model, safe_load, save_model
+from asr.model.bundled import CheckpointError
+from asr.model.checkpoint import load_model, safe_load, save_model
 
 
 def make_model() -> tuple[ASRModel, CharTokenizer]:

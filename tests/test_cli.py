@@ -89,7 +89,8 @@ def test_info_and_demo(capsys):
 def test_average_of_one_model_twice_is_that_model(tmp_path, capsys):
     import torch
 
-    from asr.model.checkpoint import default_model_path, load_model
+    from asr.model.bundled import default_model_path
+    from asr.model.checkpoint import load_model
 
     out = tmp_path / "avg.pt"
     bundled = default_model_path()

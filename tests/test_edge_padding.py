@@ -12,13 +12,15 @@ import torch
 
 from asr.audio.energy import frame_energy_db
 from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.audio.padding import PAD_BELOW_DB, pad_edges, pad_samples
 from asr.cli.app import main
 from asr.data.manifest import Utterance
 from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
 from asr.decode.tuning import compute_emissions
-from asr.features.edges import PAD_BELOW_DB, EdgeTrim, pad_edges, pad_samples
-from asr.model.checkpoint import default_model_path, load_model
+from asr.features.edges import EdgeTrim
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.stream.grammar import DIGIT_WORDS
 from asr.transcribe import Transcriber
 from tests.conftest import ROOT, TEST_DATA, clip_rows

@@ -10,7 +10,8 @@ from asr.data.text import CharTokenizer
 from asr.explain import explain_waveform, plot_explanation
 from asr.features.frontend import FeatureConfig
 from asr.model.acoustic import ASRModel, ModelConfig
-from asr.model.checkpoint import default_model_path, load_model, save_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model, save_model
 from asr.transcribe import Transcriber
 from tests.conftest import clip_rows
 

@@ -10,7 +10,8 @@ from asr.data.text import CharTokenizer
 from asr.decode.metrics import score
 from asr.features.frontend import FeatureConfig
 from asr.model.acoustic import ASRModel, ModelConfig
-from asr.model.checkpoint import CheckpointError, default_model_path, load_model
+from asr.model.bundled import CheckpointError, default_model_path
+from asr.model.checkpoint import load_model
 from asr.model.export import export_model, max_difference, quantize_model
 from asr.model.exported import OnnxModel, TorchScriptModel, load_inference_model
 from asr.transcribe import Transcriber

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from asr.data.dataset import collate
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.train.trainer import Trainer
 from asr.transcribe import Transcriber
 from tests.conftest import clip_rows

@@ -9,7 +9,8 @@ import soundfile as sf
 from asr.audio.files import SAMPLE_RATE, load_audio, stream_audio
 from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.transcribe import Transcriber, split_at_pauses
 from tests.conftest import clip_rows
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from asr.data.manifest import Utterance, read_manifest, write_manifest
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.stream.grammar import Grammar
 from scripts.eval_commands import evaluate, evaluate_stream, format_table
 from tests.conftest import ROOT, clip_rows, load_recipe_prepare, run_recipe
@@ -120,8 +121,8 @@ def test_eval_commands_stream_plays_the_clips_through_the_endpointer():
 
 
 def test_eval_commands_pads_the_clips_when_asked(monkeypatch):
-    import asr.features.edges
-    from asr.features.edges import pad_edges
+    import asr.audio.padding
+    from asr.audio.padding import pad_edges
 
     seen = []
 
@@ -130,7 +131,7 @@ def test_eval_commands_pads_the_clips_when_asked(monkeypatch):
         seen.append((pad, len(out[0]) - len(wav)))
         return out
 
-    monkeypatch.setattr(asr.features.edges, "pad_edges", spy)  # as load_padded calls it
+    monkeypatch.setattr(asr.audio.padding, "pad_edges", spy)  # as load_padded calls it
     model, tokenizer, _ = load_model(default_model_path())
     grammar = Grammar.load(ROOT / "examples" / "commands.yaml")
     utts = [Utterance(str(p), 1.0, text) for p, text in clip_rows() if text == "stop"]

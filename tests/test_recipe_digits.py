@@ -149,7 +149,8 @@ def test_an4_digit_words_are_cut_at_their_aligned_times(tmp_path, an4_manifest):
     of its own (prepare.py an4-digits) that the bundled model, reading it alone,
     hears as that digit, and joins FSDD train and the synthetic speech."""
     from asr.decode.decoder import DecodingOptions
-    from asr.model.checkpoint import default_model_path, load_model
+    from asr.model.bundled import default_model_path
+    from asr.model.checkpoint import load_model
     from asr.transcribe import Transcriber
 
     an4 = tmp_path / "an4"

@@ -274,7 +274,8 @@ def test_evaluate_and_transcribe_equalise_as_apply_does(tmp_path):
 def test_transcriber_filters_every_piece_of_a_long_file(tmp_path):
     """A long file is cut into pieces; the filter sees each piece, under the
     file's name. A filter that silences the audio leaves no text."""
-    from asr.model.checkpoint import default_model_path, load_model
+    from asr.model.bundled import default_model_path
+    from asr.model.checkpoint import load_model
     from asr.transcribe import Transcriber
 
     wav = np.concatenate([load_audio(p) for p, _ in clip_rows()[:3]])

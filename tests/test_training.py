@@ -97,7 +97,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(an4_manifest, tmp
 
 
 def test_fine_tuning_starts_from_the_checkpoint_weights(an4_manifest, tmp_path):
-    from asr.model.checkpoint import default_model_path
+    from asr.model.bundled import default_model_path
 
     cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
     bundled, tokenizer, _ = load_model(default_model_path())
@@ -121,7 +121,7 @@ def test_fine_tuning_starts_from_the_checkpoint_weights(an4_manifest, tmp_path):
 def test_fine_tuning_refuses_a_different_architecture_or_alphabet(
     an4_manifest, tmp_path
 ):
-    from asr.model.checkpoint import default_model_path
+    from asr.model.bundled import default_model_path
 
     cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
     cfg.trainer.init_from = str(default_model_path())
@@ -138,7 +138,7 @@ def test_fine_tuning_refuses_a_different_architecture_or_alphabet(
 
 
 def test_fine_tuning_can_add_characters_the_checkpoint_lacks(an4_manifest, tmp_path):
-    from asr.model.checkpoint import default_model_path
+    from asr.model.bundled import default_model_path
 
     cfg = tiny_config(an4_manifest, tmp_path / "ft", epochs=1, augment=False)
     bundled, tokenizer, _ = load_model(default_model_path())

@@ -1,7 +1,8 @@
 """Any audio file -> float32 mono waveform at 16 kHz.
 
-soundfile reads WAV, FLAC, OGG, MP3, AIFF and NIST SPHERE; librosa (audioread/ffmpeg)
-is the fallback for anything else. This is the only module that reads audio files.
+soundfile reads WAV, FLAC, OGG, MP3, AIFF and NIST SPHERE; anything else FFmpeg knows
+(M4A/AAC, WebM, MKV, MP4/MOV videos, AMR, WMA, ...) goes through PyAV (av_read.py).
+With av_read.py, this is the only module that reads audio files.
 """
 
 from __future__ import annotations
@@ -9,13 +10,20 @@ from __future__ import annotations
 import io
 import os
 import re
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
+
+from asr.audio.av_read import (
+    MediaError,
+    UnknownMedia,
+    decode_media,
+    media_blocks,
+    media_duration,
+)
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 1000  # lower rates hold no speech: the header must be corrupt
@@ -31,12 +39,25 @@ AUDIO_EXTENSIONS = {
     ".nist",
     ".aif",
     ".aiff",
+    ".caf",
+    # containers FFmpeg reads (through PyAV); a video's first audio stream is used
     ".m4a",
+    ".m4b",
     ".aac",
-    ".mp4",
+    ".ac3",
+    ".amr",
+    ".3gp",
+    ".mka",
+    ".mkv",
     ".webm",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".avi",
     ".wma",
+    ".wmv",
 }
+_SF_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)  # what soundfile raises
 
 
 class AudioError(ValueError):
@@ -50,26 +71,22 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     Raises AudioError (one sentence naming the file) for missing, empty, unreadable
     or sample-less files.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: the file is empty (0 bytes)")
+    path = _existing_file(path)
     try:
         data, rate = _read_soundfile(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as sf_err:
-        data, rate = _read_librosa(path, sf_err)
+    except _SF_ERRORS as sf_err:
+        data, rate = _read_media(path, str(path), sf_err)
     return _to_mono_16k(data, rate, sample_rate, str(path))
 
 
 def decode_audio_bytes(blob: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode an in-memory audio file (e.g. a WAV on stdin) like ``load_audio``."""
+    """Decode an in-memory audio file (e.g. an M4A on stdin) like ``load_audio``."""
     if not blob:
         raise AudioError("<stdin>: no audio data received")
     try:
         data, rate = _read_all(io.BytesIO(blob))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioError(f"<stdin>: not a readable audio stream ({err})") from None
+    except _SF_ERRORS as sf_err:
+        data, rate = _read_media(io.BytesIO(blob), "<stdin>", sf_err)
     return _to_mono_16k(data, rate, sample_rate, "<stdin>")
 
 
@@ -77,8 +94,8 @@ def audio_duration(path: str | os.PathLike) -> float | None:
     """Duration in seconds from the header, without decoding; None if unknown."""
     try:
         info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        return None
+    except _SF_ERRORS:
+        return media_duration(path)
     return info.frames / info.samplerate if info.samplerate else None
 
 
@@ -86,32 +103,33 @@ MAX_HEADER_FRAMES = 1 << 40  # more is a header of unknown length (FLAC from a p
 
 
 def measure_duration(path: str | os.PathLike) -> float:
-    """Duration in seconds: from the header when it states a plausible length (no
-    decoding), else by decoding the file. Raises AudioError like ``load_audio``."""
+    """Duration in seconds: from the header (or the container) when it states a
+    plausible length (no decoding), else by decoding the file. Raises AudioError
+    like ``load_audio``."""
     try:
         info = sf.info(str(path))
         if 0 < info.frames < MAX_HEADER_FRAMES and info.samplerate >= MIN_SAMPLE_RATE:
             return info.frames / info.samplerate
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        pass
+    except _SF_ERRORS:
+        seconds = media_duration(path, exact=True)
+        if seconds is not None and 0 < seconds < MAX_HEADER_FRAMES / SAMPLE_RATE:
+            return seconds
     return len(load_audio(path)) / SAMPLE_RATE
 
 
 def native_blocks(
     path: str | os.PathLike, block_seconds: float = 10.0
 ) -> tuple[int, Iterator[np.ndarray]]:
-    """(rate, float32 mono blocks at the file's own rate), read front to back.
-
-    Formats that soundfile cannot stream are decoded whole by ``load_audio`` and
-    then cut (rate 16 kHz). Memory stays bounded by the block size otherwise.
-    """
-    path = Path(path)
+    """(rate, float32 mono blocks at the file's own rate), read front to back;
+    memory stays bounded by the block size. Formats soundfile cannot read are
+    decoded by FFmpeg packet by packet as the blocks are consumed."""
+    path = _existing_file(path)
     try:
         info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        wav = load_audio(path)
-        step = max(1, int(block_seconds * SAMPLE_RATE))
-        return SAMPLE_RATE, (wav[k : k + step] for k in range(0, len(wav), step))
+    except _SF_ERRORS as sf_err:
+        rate, blocks = _named(str(path), sf_err, media_blocks, path, block_seconds)
+        _check_rate(rate, str(path))
+        return rate, _named_blocks(str(path), blocks)
     _check_rate(info.samplerate, str(path))
     blocksize = int(block_seconds * info.samplerate)
     blocksize = max(1, min(blocksize, (1 << 24) // max(1, info.channels)))  # 64 MB
@@ -152,14 +170,23 @@ def stream_audio(
 
 
 def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
-    """High-quality band-limited resampling (soxr, via librosa). shape = (S,)."""
+    """High-quality band-limited resampling (soxr "HQ"), ceil(S * new / orig)
+    samples long (as librosa's soxr_hq gives, without importing librosa).
+    shape = (S,)."""
     if orig_rate == new_rate:
         return wav
-    import librosa  # imported lazily: it is slow to import and rarely needed
+    out = soxr.resample(wav, orig_rate, new_rate, quality="HQ").astype(np.float32)
+    n = int(np.ceil(len(wav) * new_rate / orig_rate))
+    return out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
 
-    return librosa.resample(
-        wav, orig_sr=orig_rate, target_sr=new_rate, res_type="soxr_hq"
-    ).astype(np.float32)
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
+    return path
 
 
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
@@ -200,22 +227,30 @@ def _read_all(file) -> tuple[np.ndarray, int]:
         return data, f.samplerate
 
 
-def _read_librosa(path: Path, sf_err: Exception) -> tuple[np.ndarray, int]:
-    import librosa  # imported lazily: it is slow to import and rarely needed
+def _read_media(source, name: str, sf_err: Exception) -> tuple[np.ndarray, int]:
+    """What soundfile could not read, through FFmpeg: (mono (S,), rate)."""
+    return _named(name, sf_err, decode_media, source)
 
+
+def _named(name: str, sf_err: Exception, read, *args):
+    """``read(*args)`` with FFmpeg's failures as AudioError naming ``name``."""
     try:
-        with warnings.catch_warnings():  # librosa warns that soundfile failed: known
-            warnings.simplefilter("ignore")
-            data, rate = librosa.load(str(path), sr=None, mono=False)
-    except Exception as err:  # audioread raises many unrelated types
-        hint = ""
-        if path.suffix.lower() in {".m4a", ".aac", ".mp4", ".wma", ".webm"}:
-            hint = "; install ffmpeg to read this format"
+        return read(*args)
+    except UnknownMedia as err:
+        reason = _first_line(sf_err).rstrip(".")
         raise AudioError(
-            f"{path}: not a readable audio file ({_first_line(sf_err)}{hint})"
-        ) from err
-    data = np.atleast_2d(data).T  # librosa gives (C, S); we want (S, C)
-    return data.astype(np.float32), int(rate)
+            f"{name}: not a readable audio file (soundfile: {reason}; {err})"
+        ) from None
+    except MediaError as err:
+        raise AudioError(f"{name}: {err}") from None
+
+
+def _named_blocks(name: str, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Blocks decoded by FFmpeg; a failure while decoding is an AudioError."""
+    try:
+        yield from blocks
+    except MediaError as err:
+        raise AudioError(f"{name}: {err}") from None
 
 
 def _to_mono_16k(data: np.ndarray, rate: int, sample_rate: int, name: str):

@@ -1,5 +1,5 @@
 """`asr adapt`: fine-tune a model on a few transcribed clips of one voice (see
-asr/adapt.py); the result is a checkpoint like any other."""
+asr/train/adapt.py); the result is a checkpoint like any other."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.train.adapt import AdaptConfig
+from asr.train.adapt_config import AdaptConfig
 
 
 def add_adapt_command(sub) -> None:

@@ -16,7 +16,7 @@ from asr.cli.stream import add_stream_commands
 from asr.cli.tools import add_tool_commands
 from asr.cli.transcribe import add_transcribe_commands
 from asr.data.manifest import ManifestError
-from asr.model.checkpoint import CheckpointError
+from asr.model.bundled import CheckpointError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,7 @@ from pathlib import Path
 from asr.audio.files import AUDIO_EXTENSIONS
 from asr.data.manifest import read_manifest
 from asr.decode.decoder import DecodingOptions
-from asr.model.checkpoint import default_model_path
-from asr.model.device import pick_device
+from asr.model.bundled import default_inference_path
 from asr.model.exported import load_inference_model
 from asr.transcribe import Transcriber
 
@@ -139,11 +138,16 @@ def decoding_options(args, model_defaults: dict | None = None) -> DecodingOption
 
 
 def load_transcriber(
-    args, options: DecodingOptions | None = None, audio_filter=None
+    args,
+    options: DecodingOptions | None = None,
+    audio_filter=None,
+    prefer_export: bool = False,
 ) -> Transcriber:
-    model, tokenizer = load_inference_model(
-        args.model or default_model_path(), pick_device(args.device)
-    )
+    """The transcriber of ``--model`` (default: the bundled model; with
+    ``prefer_export``, its int8 ONNX export when onnxruntime is installed: what
+    transcribe and evaluate use, torch-free)."""
+    path = args.model or default_inference_path(prefer_export)
+    model, tokenizer = load_inference_model(path, args.device)
     return Transcriber(
         model,
         tokenizer,

@@ -22,9 +22,10 @@ def add_explain_command(sub) -> None:
 
 
 def cmd_explain(args) -> int:
+    from asr.audio.padding import load_padded
     from asr.explain import explain_waveform, plot_explanation
-    from asr.features.edges import load_padded
-    from asr.model.checkpoint import default_model_path, load_model
+    from asr.model.bundled import default_model_path
+    from asr.model.checkpoint import load_model
 
     model, tokenizer, _ = load_model(args.model or default_model_path())
     options = decoding_options(args, model.decoding_defaults)

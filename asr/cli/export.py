@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asr.model.checkpoint import default_model_path
+from asr.model.bundled import default_model_path
+from asr.model.exported import FORMATS, QUANTIZE
 
 
 def add_export_command(sub) -> None:
-    from asr.model.export import FORMATS, QUANTIZE
-
     p = sub.add_parser(
         "export", help="export a model (waveform -> log-probs) to TorchScript or ONNX"
     )
@@ -28,7 +27,8 @@ def add_export_command(sub) -> None:
     p.add_argument(
         "--quantize",
         choices=QUANTIZE,
-        help="dynamic int8 weights in the recurrent and output layers (CPU)",
+        help="int8: dynamic int8 weights in the recurrent and output layers (CPU); "
+        "fp16: weights stored as float16, computed in float32 (ONNX, half the file)",
     )
     p.set_defaults(func=cmd_export)
 

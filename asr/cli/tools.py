@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from asr.cli.common import decoding_args, load_transcriber, model_args
 from asr.data.manifest import read_manifest, write_manifest
-from asr.model.checkpoint import atomic_save, default_model_path
+from asr.model.bundled import default_inference_path, default_model_path
 
 if TYPE_CHECKING:  # asr.features.frontend loads torchaudio: not for every command
     from asr.features.frontend import FeatureConfig
@@ -259,6 +259,7 @@ def feature_config(base: FeatureConfig, overrides: list[str]) -> FeatureConfig:
 def cmd_stats(args) -> int:
     from asr.audio.files import load_audio
     from asr.features.frontend import FeatureConfig, compute_cmvn_stats
+    from asr.model.checkpoint import atomic_save
 
     cfg = feature_config(FeatureConfig(level_db=args.level_db), args.overrides)
     utts = read_manifest(args.manifest)
@@ -363,7 +364,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_average(args) -> int:
-    from asr.model.checkpoint import average_checkpoints
+    from asr.model.checkpoint import atomic_save, average_checkpoints
 
     atomic_save(average_checkpoints(args.checkpoints), args.output)
     print(f"{args.output}: mean weights of {len(args.checkpoints)} checkpoints")
@@ -378,9 +379,9 @@ def cmd_demo(args) -> int:
         line.split("\t")
         for line in (clips / "references.tsv").read_text(encoding="utf-8").splitlines()
     ]
-    tr = load_transcriber(args)
+    tr = load_transcriber(args, prefer_export=True)
     print(
-        f"model: {args.model or default_model_path()} "
+        f"model: {args.model or default_inference_path(True)} "
         f"({tr.model.n_params() / 1e6:.1f} M parameters), decoder: {tr.options.decoder}"
     )
     refs, hyps = [], []

@@ -77,7 +77,9 @@ def _transcripts(tr: Transcriber, inputs: list[str]):
 def cmd_transcribe(args) -> int:
     inputs = expand_inputs(args.inputs)
     one_speaker = [Utterance(i, 0.0, "", "inputs") for i in inputs if i != "-"]
-    tr = load_transcriber(args, audio_filter=speaker_eq_filter(args, one_speaker))
+    tr = load_transcriber(
+        args, audio_filter=speaker_eq_filter(args, one_speaker), prefer_export=True
+    )
     formats = list(FORMATS) if args.format == "all" else [args.format]
     words = tr.options.word_timestamps
     n_failed = 0
@@ -124,7 +126,9 @@ def cmd_evaluate(args) -> int:
             f"than once (e.g. {dups[0]}); each line is scored",
             file=sys.stderr,
         )
-    tr = load_transcriber(args, audio_filter=speaker_eq_filter(args, utts))
+    tr = load_transcriber(
+        args, audio_filter=speaker_eq_filter(args, utts), prefer_export=True
+    )
     refs, hyps, ids, n_failed = [], [], [], 0
     for utt, t in zip(utts, tr.transcribe_files(u.audio_filepath for u in utts)):
         if t.error:

@@ -13,6 +13,7 @@ import torch
 import torchaudio
 
 from asr.audio.files import SAMPLE_RATE, AudioError, load_audio
+from asr.data.batches import padded_arrays
 from asr.data.manifest import Manifest, Utterance, read_manifest
 from asr.data.text import CharTokenizer
 from asr.features.edges import EdgeCrop, EdgePad, EdgeTrim
@@ -133,28 +134,9 @@ def collate(items: list) -> Batch | None:
 
 
 def padded_batches(waveforms: Sequence[np.ndarray], batch_seconds: float):
-    """Yield (indices, zero-padded (B, S) tensor, lengths (B,)) over ``waveforms``
-    in batches of similar length whose padded audio stays under budget."""
-    lengths = [len(w) for w in waveforms]
-    order = sorted(range(len(waveforms)), key=lengths.__getitem__)
-    for batch in length_batches(order, lengths, batch_seconds):
-        padded = torch.nn.utils.rnn.pad_sequence(
-            [torch.from_numpy(waveforms[i]) for i in batch], batch_first=True
-        )
-        yield batch, padded, torch.tensor([lengths[i] for i in batch])
-
-
-def length_batches(order: list[int], lengths: list[int], batch_seconds: float):
-    """Split ``order`` (sorted by length) so padded batch audio stays under budget."""
-    budget = batch_seconds * SAMPLE_RATE
-    batch: list[int] = []
-    for i in order:
-        if batch and lengths[i] * (len(batch) + 1) > budget:
-            yield batch
-            batch = []
-        batch.append(i)
-    if batch:
-        yield batch
+    """``padded_arrays`` as tensors: (indices, (B, S) tensor, lengths (B,))."""
+    for batch, padded, lens in padded_arrays(waveforms, batch_seconds):
+        yield batch, torch.from_numpy(padded), torch.from_numpy(lens)
 
 
 def noise_recordings(manifest: str) -> list[np.ndarray]:

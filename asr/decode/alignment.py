@@ -26,14 +26,15 @@ from asr.audio.files import SAMPLE_RATE, load_audio
 from asr.data.manifest import Utterance
 from asr.data.text import CharTokenizer
 from asr.decode.decoder import WordTiming
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 
 START_PAD = 0.0
 END_PAD = 0.08
 
 
 def align_words(
-    log_probs: torch.Tensor,
+    log_probs,
     text: str,
     tokenizer: CharTokenizer,
     frame_seconds: float,
@@ -44,7 +45,8 @@ def align_words(
 ) -> list[WordTiming]:
     """Force-align ``text`` to one utterance's log-probs and time each word.
 
-    log_probs: shape = (T, V), the valid frames only. A word spans its characters'
+    log_probs: shape = (T, V) (a tensor or numpy array), the valid frames only. A
+    word spans its characters'
     frames (padded as described above); its confidence is the mean posterior of
     the frames its characters occupy. With the utterance's 16 kHz waveform
     (shape = (S,)), each boundary then moves to the nearby speech onset or offset
@@ -59,7 +61,7 @@ def align_words(
     if len(targets) + n_repeats > n_frames:  # CTC cannot fit it: too few frames
         return _spread(words, n_frames * frame_seconds, offset)
     labels, scores = torchaudio.functional.forced_align(
-        log_probs[None].float().cpu(),
+        torch.as_tensor(log_probs)[None].float().cpu(),
         torch.tensor([targets], dtype=torch.int32),
         blank=0,
     )

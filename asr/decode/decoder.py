@@ -6,18 +6,16 @@ hyps = decoder.decode(log_probs, lens)   # B lists of n-best Hypothesis
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import os
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from asr.data.text import CharTokenizer
+from asr.decode.beam import FlashlightCTC
 from asr.decode.english_lm import resolve_lm
 
 SIL_TOKEN = "|"  # flashlight's word separator stands for our space character
@@ -96,20 +94,19 @@ class GreedyDecoder:
     def __init__(self, tokenizer: CharTokenizer):
         self.tokenizer = tokenizer
 
-    def decode(
-        self, log_probs: torch.Tensor, lens: torch.Tensor
-    ) -> list[list[Hypothesis]]:
+    def decode(self, log_probs, lens) -> list[list[Hypothesis]]:
         """log_probs: shape = (B, T, V); lens: (B,) -> B one-element lists."""
         return [[h] for h in greedy_decode(log_probs, lens, self.tokenizer)]
 
 
-def greedy_decode(
-    log_probs: torch.Tensor, lens: torch.Tensor, tokenizer: CharTokenizer
-) -> list[Hypothesis]:
-    """log_probs: shape = (B, T, V); lens: (B,) valid frames per row."""
-    best, best_ids = log_probs.max(dim=-1)  # (B, T)
+def greedy_decode(log_probs, lens, tokenizer: CharTokenizer) -> list[Hypothesis]:
+    """log_probs: shape = (B, T, V) (numpy, or a CPU tensor); lens: (B,) valid
+    frames per row."""
+    log_probs = np.asarray(log_probs, dtype=np.float32)
+    best_ids = log_probs.argmax(axis=-1)  # (B, T)
+    best = np.take_along_axis(log_probs, best_ids[..., None], axis=-1)[..., 0]
     hyps = []
-    for row, scores, n in zip(best_ids.tolist(), best, lens.tolist()):
+    for row, scores, n in zip(best_ids.tolist(), best, np.asarray(lens).tolist()):
         ids = row[:n]
         tokens = [
             t for k, t in enumerate(ids) if t != 0 and (k == 0 or t != ids[k - 1])
@@ -121,12 +118,10 @@ def greedy_decode(
 
 
 class BeamSearchDecoder:
-    """torchaudio's flashlight CTC beam search, with optional lexicon and word LM."""
+    """flashlight-text's CTC beam search (asr.decode.beam), with optional lexicon
+    and word LM."""
 
     def __init__(self, options: DecodingOptions, tokenizer: CharTokenizer):
-        # lazily, for start-up: it loads flashlight-text, which greedy never needs
-        from torchaudio.models.decoder import ctc_decoder
-
         self.tokenizer, self.options = tokenizer, options
         if " " not in tokenizer.symbols:
             raise ValueError("beam decoding needs a vocabulary with a space character")
@@ -139,32 +134,29 @@ class BeamSearchDecoder:
                 lm_words(lm), tokenizer, Path(self._tmp.name) / "lexicon.txt"
             )
         self.lexicon_free = lexicon is None
-        with _quiet_stderr():  # KenLM prints a progress bar while loading
-            self.decoder = ctc_decoder(
-                lexicon=lexicon,
-                tokens=symbols,
-                lm=lm,
-                nbest=options.nbest,
-                beam_size=options.beam_size,
-                beam_threshold=options.beam_threshold,
-                lm_weight=options.lm_weight,
-                word_score=options.word_score,
-                blank_token=symbols[0],
-                sil_token=SIL_TOKEN,
-            )
+        self.decoder = FlashlightCTC(
+            symbols,
+            symbols[0],
+            SIL_TOKEN,
+            lexicon,
+            lm,
+            options.nbest,
+            beam_size=options.beam_size,
+            beam_threshold=options.beam_threshold,
+            lm_weight=options.lm_weight,
+            word_score=options.word_score,
+        )
 
-    def decode(
-        self, log_probs: torch.Tensor, lens: torch.Tensor
-    ) -> list[list[Hypothesis]]:
+    def decode(self, log_probs, lens) -> list[list[Hypothesis]]:
         """log_probs: shape = (B, T, V); lens: (B,) -> B lists of n-best hypotheses."""
-        emissions = log_probs.detach().float().cpu()
-        lens = lens.cpu()
+        emissions = np.asarray(log_probs, dtype=np.float32)
+        lens = np.asarray(lens)
         if not self.lexicon_free:
             emissions, lens = self._close_last_word(emissions, lens)
-        results = self.decoder(emissions.contiguous(), lens.int())
-        return [[self._to_hypothesis(h) for h in nbest] for nbest in results]
+        results = self.decoder.decode(emissions, lens)
+        return [[self._to_hypothesis(*h) for h in nbest] for nbest in results]
 
-    def _close_last_word(self, emissions: torch.Tensor, lens: torch.Tensor):
+    def _close_last_word(self, emissions: np.ndarray, lens: np.ndarray):
         """Append one frame that is surely a word separator to each utterance.
 
         Lexicon spellings end with the separator, but the model (trained on
@@ -172,34 +164,18 @@ class BeamSearchDecoder:
         word; without this the decoder drops it.
         """
         b, t, v = emissions.shape
-        out = torch.full((b, t + 1, v), -1e4)
+        out = np.full((b, t + 1, v), -1e4, dtype=np.float32)
         out[:, :t] = emissions
-        out[torch.arange(b), lens] = -1e4
-        out[torch.arange(b), lens, self.sil_id] = 0.0
+        rows = np.arange(b)
+        out[rows, lens] = -1e4
+        out[rows, lens, self.sil_id] = 0.0
         return out, lens + 1
 
-    def _to_hypothesis(self, h) -> Hypothesis:
-        tokens = [t for t in h.tokens.tolist() if t != 0]
+    def _to_hypothesis(self, tokens: list[int], words: list[str], score: float):
         if self.lexicon_free:
-            text = self.tokenizer.decode(tokens)
-        else:
-            text = " ".join(w for w in h.words if w)
-            tokens = self.tokenizer.encode(text)
-        return Hypothesis(text, tokens, float(h.score))
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C-level writes to stderr (file descriptor 2) for a moment."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+            return Hypothesis(self.tokenizer.decode(tokens), tokens, score)
+        text = " ".join(w for w in words if w)
+        return Hypothesis(text, self.tokenizer.encode(text), score)
 
 
 def build_decoder(options: DecodingOptions, tokenizer: CharTokenizer):

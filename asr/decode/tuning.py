@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from asr.audio.padding import load_padded
 from asr.data.dataset import padded_batches
 from asr.data.manifest import Utterance
 from asr.data.text import CharTokenizer
 from asr.decode.decoder import DecodingOptions, build_decoder
 from asr.decode.metrics import score
-from asr.features.edges import load_padded
 from asr.model.acoustic import ASRModel
 from asr.model.device import model_device
 

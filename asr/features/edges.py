@@ -1,26 +1,16 @@
-"""A clip's edges: trimming to the speech, cropping into it and padding with
-faint noise (training augmentations), and the edge padding that inference applies
-to clips cut tight to their speech (``pad_edges``, ``load_padded``)."""
+"""Augmentations at a clip's edges: trimming to the speech, cropping into it and
+padding with faint noise (the numpy core, shared with the edge padding inference
+applies, is asr.audio.padding)."""
 
 from __future__ import annotations
 
-import math
 import random
-from pathlib import Path
 
-import numpy as np
 import torch
 
-from asr.audio.energy import ENERGY_HOP, frame_energy_db
-from asr.audio.files import SAMPLE_RATE, load_audio
+from asr.audio.files import SAMPLE_RATE
+from asr.audio.padding import FRAME, SPEECH_DB, add_pauses, speech_span
 from asr.features.augment import AugmentConfig, check_probability, happens
-
-FRAME = int(SAMPLE_RATE * ENERGY_HOP)  # samples per frame_energy_db frame (10 ms)
-
-
-# no signal: the loudest frame's energy is under 1e-10 (-100 dB), i.e. under this
-# once frame_energy_db has added its own 1e-10 floor
-NO_SIGNAL_DB = 10 * math.log10(2e-10)
 
 
 class _EdgeChange:
@@ -57,20 +47,15 @@ class EdgeTrim(_EdgeChange):
     and the waveform is cut to it plus the margins; nothing is ever added."""
 
     KIND = "trim"
-    SPEECH_DB = 35.0  # frames this far below the loudest frame count as silence
+    SPEECH_DB = SPEECH_DB
 
     def __init__(self, prob: float, max_ms: float = 50.0):
         super().__init__(prob, max_ms)
 
     @staticmethod
     def speech_span(wav: torch.Tensor) -> tuple[int, int] | None:
-        """[start, end) samples of the frames within SPEECH_DB of the loudest
-        one; None for a waveform shorter than a frame or without any signal."""
-        power = frame_energy_db(wav.numpy())
-        if len(power) == 0 or power.max() < NO_SIGNAL_DB:
-            return None
-        loud = np.flatnonzero(power >= power.max() - EdgeTrim.SPEECH_DB)
-        return int(loud[0]) * FRAME, min(len(wav), (int(loud[-1]) + 1) * FRAME)
+        """[start, end) samples of the speech (asr.audio.padding.speech_span)."""
+        return speech_span(wav.numpy())
 
     def margins(self, span: tuple[int, int], rng: random.Random) -> tuple[int, int]:
         """Samples kept before and after the speech span (drawn in that order);
@@ -140,43 +125,6 @@ class EdgePad(_EdgeChange):
     ) -> torch.Tensor:
         """``before`` and ``after`` samples of white noise ``below_db`` dB under
         the loudest 10 ms frame of ``wav`` (at least one frame long)."""
-        level_db = float(frame_energy_db(wav.numpy()).max()) - below_db
-        gen = np.random.default_rng(seed)
-        noise = gen.standard_normal(before + after) * 10 ** (level_db / 20)
-        noise = torch.from_numpy(noise).to(wav.dtype)
-        return torch.cat([noise[:before], wav, noise[before:]])
-
-
-PAD_BELOW_DB = 50.0  # pad_edges' noise level under the clip's loudest 10 ms frame
-
-
-def pad_samples(pad_ms: float) -> int:
-    """Samples at 16 kHz in ``pad_ms`` milliseconds."""
-    return int(round(pad_ms / 1000 * SAMPLE_RATE))
-
-
-def pad_edges(wav: np.ndarray, pad: int) -> tuple[np.ndarray, int]:
-    """Make sure ``wav`` has ``pad`` samples without speech before and after its
-    speech -> (the waveform, samples added before it).
-
-    A side whose speech (frames within EdgeTrim.SPEECH_DB of the loudest one)
-    starts nearer the edge than ``pad`` is topped up to ``pad`` with white noise
-    PAD_BELOW_DB under the loudest 10 ms frame (a quiet room's floor: digital
-    silence would be a level the model never heard); a side with enough of a
-    pause keeps it as it is, so clips recorded with pauses are left unchanged.
-    The noise is the same on every call: transcripts are reproducible. Clips
-    without any signal are left alone."""
-    span = EdgeTrim.speech_span(torch.from_numpy(wav)) if pad > 0 else None
-    if span is None:
-        return wav, 0
-    before, after = max(0, pad - span[0]), max(0, pad - (len(wav) - span[1]))
-    if not before and not after:
-        return wav, 0
-    out = EdgePad.add_pauses(torch.from_numpy(wav), before, after, PAD_BELOW_DB, 0)
-    return out.numpy(), before
-
-
-def load_padded(path: str | Path, pad_ms: float) -> np.ndarray:
-    """A file's 16 kHz audio as a model decoding with ``pad_ms`` reads it
-    (``pad_edges``; the original length is lost: for scoring, not word times)."""
-    return pad_edges(load_audio(path), pad_samples(pad_ms))[0]
+        return torch.from_numpy(
+            add_pauses(wav.numpy(), before, after, below_db, seed)
+        ).to(wav.dtype)

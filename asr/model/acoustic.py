@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
@@ -212,6 +213,18 @@ class ASRModel(nn.Module):
         outs = self.encoder.forward_layers(x, lens, every_layer=tap > 0)
         inter = self.head(outs[tap - 1]) if tap else None
         return self.head(outs[-1]), lens, inter
+
+    @torch.inference_mode()
+    def infer(
+        self, wavs: np.ndarray, wav_lens: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``forward`` on numpy arrays, as exported models take them: wavs (B, S)
+        float32, wav_lens (B,) -> log_probs (B, T', V) float32, out_lens (B,)."""
+        device = next(self.parameters()).device
+        log_probs, out_lens = self(
+            torch.from_numpy(wavs).to(device), torch.from_numpy(wav_lens).to(device)
+        )
+        return log_probs.float().cpu().numpy(), out_lens.cpu().numpy()
 
     @property
     def frame_seconds(self) -> float:

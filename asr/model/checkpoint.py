@@ -14,12 +14,9 @@ import torch
 from asr.data.text import CharTokenizer
 from asr.features.frontend import FeatureConfig
 from asr.model.acoustic import ASRModel, ModelConfig
+from asr.model.bundled import CheckpointError
 
 FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unsafe, or not an asr model."""
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -152,8 +149,3 @@ def average_checkpoints(paths: list[str | Path]) -> dict:
         "averaged_from": [str(path) for path in paths],
     }
     return averaged
-
-
-def default_model_path() -> Path:
-    """The model bundled inside the package."""
-    return Path(__file__).resolve().parents[1] / "assets" / "default_bilstm.pt"

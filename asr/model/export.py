@@ -36,14 +36,14 @@ from asr.features.frontend import LogMel, level_gains
 from asr.model.acoustic import ASRModel, BiLSTMEncoder, ConvSubsampling, rnn_direction
 from asr.model.exported import (
     EXPORT_VERSION,
+    FORMATS,
     INPUTS,
     META_FILE,
     OUTPUTS,
+    QUANTIZE,
     import_optional,
 )
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".ts"}
-QUANTIZE = ("int8",)
 ONNX_OPSET = 17
 
 
@@ -213,6 +213,8 @@ def _example_batch(sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _save_torchscript(wrapper, example, out: Path, meta: dict, quantize) -> None:
+    if quantize == "fp16":
+        raise ValueError("fp16 storage is for ONNX exports (TorchScript: int8)")
     if quantize:
         wrapper = torch.ao.quantization.quantize_dynamic(
             wrapper, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8
@@ -240,12 +242,46 @@ def _save_onnx(wrapper, example, out: Path, meta: dict, quantize) -> None:
             "out_lens": {0: "batch"},
         },
     )
-    if quantize:
+    if quantize == "int8":
         _quantize_onnx(out)
     proto = onnx.load(str(out))
+    if quantize == "fp16":
+        _store_half(proto)
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=json.dumps(value))
     onnx.save(proto, str(out))
+
+
+def _store_half(proto, min_size: int = 1024) -> None:
+    """Store the large float32 weights of an ONNX graph as float16, each cast
+    back to float32 where the graph reads it: half the file, the same
+    arithmetic (onnxruntime folds the casts when it loads the model). Exact for
+    weights that came from a half-precision checkpoint, as the bundled one (the
+    frontend's constants stay float32)."""
+    onnx = import_optional("onnx")
+    numpy_helper = onnx.numpy_helper
+
+    graph, casts = proto.graph, []
+    # the frontend's DFT basis and mel filters are computed in float32, not trained
+    frontend = {i for n in graph.node if "logmel" in n.name for i in n.input}
+    for init in graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT or init.name in frontend:
+            continue
+        values = numpy_helper.to_array(init)
+        if values.size < min_size:
+            continue
+        name = init.name
+        init.CopyFrom(
+            numpy_helper.from_array(values.astype(np.float16), name + "_fp16")
+        )
+        casts.append(
+            onnx.helper.make_node(
+                "Cast", [name + "_fp16"], [name], to=onnx.TensorProto.FLOAT
+            )
+        )
+    nodes = [*casts, *graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def _quantize_onnx(path: Path) -> None:

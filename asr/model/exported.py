@@ -1,6 +1,9 @@
-"""Exported models for inference: an .onnx file (onnxruntime) or a TorchScript
-archive in ASRModel's role, and ``load_inference_model`` that opens any model file
-(checkpoint or export). asr/model/export.py writes them.
+"""Exported models for inference: an .onnx file (onnxruntime, no torch needed)
+or a TorchScript archive in ASRModel's role, and ``load_inference_model`` that
+opens any model file (checkpoint or export). asr/model/export.py writes them.
+
+An ONNX model is read, run and decoded with numpy alone: torch is imported only
+for a checkpoint, a TorchScript file, or callers that hand in tensors.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ import warnings
 import zipfile
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from asr.data.text import CharTokenizer
-from asr.model.acoustic import ASRModel
-from asr.model.checkpoint import CheckpointError, load_model
+from asr.model.bundled import CheckpointError
 
+FORMATS = {"onnx": ".onnx", "torchscript": ".ts"}
+QUANTIZE = ("int8", "fp16")  # int8 weights, or float16 storage (float32 compute)
 EXPORT_VERSION = 1
 META_FILE = "asr.json"  # the TorchScript extra file holding the metadata
 INPUTS, OUTPUTS = ["wavs", "wav_lens"], ["log_probs", "out_lens"]
@@ -42,10 +46,11 @@ def import_optional(name: str):
 
 
 class ExportedModel:
-    """An exported file in ASRModel's role for inference: called with CPU tensors
-    wavs (B, S), wav_lens (B,), it returns log_probs (B, T', V), out_lens (B,)."""
+    """An exported file in ASRModel's role for inference. ``infer`` takes numpy
+    wavs (B, S) float32 and wav_lens (B,) and returns log_probs (B, T', V) float32
+    and out_lens (B,); calling it with CPU tensors returns tensors."""
 
-    device = torch.device("cpu")
+    device = "cpu"
 
     def __init__(self, path: Path, meta: dict):
         if not isinstance(meta, dict) or "tokenizer" not in meta:
@@ -65,18 +70,26 @@ class ExportedModel:
         """As ASRModel.decoding_defaults (exports made before it: none)."""
         return dict(self.meta.get("decoding") or {})
 
-    def __call__(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
+    def infer(self, wavs: np.ndarray, wav_lens: np.ndarray):
         raise NotImplementedError
+
+    def __call__(self, wavs, wav_lens):
+        """Tensors in, tensors out (as ASRModel), through ``infer``."""
+        import torch  # lazily: loaded already by whoever hands in tensors
+
+        log_probs, out_lens = self.infer(wavs.float().numpy(), wav_lens.numpy())
+        return torch.from_numpy(log_probs), torch.from_numpy(out_lens)
 
 
 class OnnxModel(ExportedModel):
-    """An .onnx export run by onnxruntime on the CPU (torch's thread count)."""
+    """An .onnx export run by onnxruntime on the CPU."""
 
     def __init__(self, path: Path, threads: int | None = None):
         ort = import_optional("onnxruntime")
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or torch.get_num_threads()
+        if threads:
+            opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(
@@ -89,16 +102,21 @@ class OnnxModel(ExportedModel):
         ours = {k: json.loads(v) for k, v in meta.items() if k in METADATA_KEYS}
         super().__init__(path, ours)
 
-    def __call__(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
-        feeds = {"wavs": wavs.float().numpy(), "wav_lens": wav_lens.long().numpy()}
+    def infer(self, wavs: np.ndarray, wav_lens: np.ndarray):
+        feeds = {
+            "wavs": np.asarray(wavs, dtype=np.float32),
+            "wav_lens": np.asarray(wav_lens, dtype=np.int64),
+        }
         log_probs, out_lens = self.session.run(OUTPUTS, feeds)
-        return torch.from_numpy(log_probs), torch.from_numpy(out_lens)
+        return log_probs, out_lens
 
 
 class TorchScriptModel(ExportedModel):
     """A TorchScript export run by torch.jit on the CPU."""
 
     def __init__(self, path: Path):
+        import torch  # lazily, for start-up: only TorchScript files need it
+
         extra = {META_FILE: ""}
         try:
             with warnings.catch_warnings():  # deprecated in favour of torch.export,
@@ -109,24 +127,33 @@ class TorchScriptModel(ExportedModel):
             raise CheckpointError(msg) from None
         super().__init__(path, json.loads(extra[META_FILE] or "null"))
 
-    def __call__(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
+    def infer(self, wavs: np.ndarray, wav_lens: np.ndarray):
+        import torch  # lazily: loaded in __init__ already
+
         with torch.no_grad():
-            return self.module(wavs.float(), wav_lens.long())
+            log_probs, out_lens = self.module(
+                torch.from_numpy(np.asarray(wavs, dtype=np.float32)),
+                torch.from_numpy(np.asarray(wav_lens, dtype=np.int64)),
+            )
+        return log_probs.numpy(), out_lens.numpy()
 
 
-def load_inference_model(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[ASRModel | ExportedModel, CharTokenizer]:
-    """A model to transcribe with: a checkpoint, an .onnx or a TorchScript export."""
+def load_inference_model(path: str | Path, device="cpu") -> tuple:
+    """(model, tokenizer) to transcribe with: a checkpoint (an ASRModel on
+    ``device``), an .onnx or a TorchScript export (CPU)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if is_export(path):
-        if torch.device(device).type != "cpu":
+        if str(device) not in ("cpu", "auto"):
             raise ValueError(f"{path}: exported models run on the CPU (--device cpu)")
         exported = OnnxModel(path) if path.suffix == ".onnx" else TorchScriptModel(path)
         return exported, exported.tokenizer
-    model, tokenizer, _ = load_model(path, device)
+    # lazily, for start-up: a checkpoint needs torch, an ONNX export does not
+    from asr.model.checkpoint import load_model
+    from asr.model.device import pick_device
+
+    model, tokenizer, _ = load_model(path, pick_device(str(device)))
     return model, tokenizer
 
 

@@ -19,37 +19,15 @@ import numpy as np
 import torch
 
 from asr.audio.files import SAMPLE_RATE, AudioError
+from asr.audio.padding import load_padded
 from asr.data.dataset import collate, speed_perturb
 from asr.data.manifest import Utterance
 from asr.data.text import CharTokenizer
 from asr.features.augment import AugmentConfig
-from asr.features.edges import load_padded
 from asr.features.spec_augment import SpecAugment
 from asr.model.acoustic import ASRModel
+from asr.train.adapt_config import AdaptConfig
 from asr.train.setup import TrainForward, ctc_loss_sum
-
-
-@dataclass(frozen=True)
-class AdaptConfig:
-    steps: int = 60
-    lr: float = 1e-3  # Adam, constant
-    batch_size: int = 32  # clips per step (all of them when there are fewer)
-    speed_factors: tuple[float, ...] = (0.9, 1.0, 1.1)
-    specaug: bool = True  # SpecAugment as in training (AugmentConfig defaults)
-    # weight of the squared distance to the starting weights (L2-SP): keeps what
-    # the model knew. The bundled model on 30 of nicolas's digits: AN4 dev WER
-    # 6.76% -> 9.98% without it, 7.89% with 0.01 (scripts/bench_adapt.py)
-    anchor: float = 0.01
-    grad_clip: float = 5.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be >= 1")
-        if self.lr <= 0 or self.anchor < 0:
-            raise ValueError("lr must be > 0 and anchor >= 0")
-        if not self.speed_factors or min(self.speed_factors) <= 0:
-            raise ValueError("speed_factors must be positive")
 
 
 @dataclass
