@@ -26,7 +26,8 @@ from asr.audio.files import load_audio
 from asr.data.manifest import read_manifest
 from asr.decode.decoder import greedy_decode
 from asr.decode.metrics import score
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.stream.recognizer import ChunkedEncoder, StreamingConfig, StreamingRecognizer
 
 BLOCK = 480  # 30 ms at 16 kHz, what a device callback delivers

@@ -30,10 +30,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr.audio.files import load_audio  # noqa: E402
+from asr.audio.padding import load_padded
 from asr.data.dataset import padded_batches  # noqa: E402
 from asr.data.manifest import read_manifest  # noqa: E402
-from asr.features.edges import load_padded
-from asr.model.checkpoint import default_model_path, load_model  # noqa: E402
+from asr.model.bundled import default_model_path  # noqa: E402
+from asr.model.checkpoint import load_model  # noqa: E402
 from asr.stream.grammar import CommandMatcher, Grammar  # noqa: E402
 
 OUTCOMES = ("correct", "wrong", "missed", "false_accept", "rejected")

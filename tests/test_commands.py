@@ -9,7 +9,8 @@ import torch
 
 from asr.audio.files import load_audio
 from asr.cli.app import main
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.stream.grammar import (
     CommandMatcher,
     Grammar,

@@ -6,7 +6,8 @@ import torch
 
 from asr.audio.files import load_audio, resample
 from asr.decode.metrics import score
-from asr.model.checkpoint import default_model_path, load_model
+from asr.model.bundled import default_model_path
+from asr.model.checkpoint import load_model
 from asr.stream.recognizer import ChunkedEncoder, StreamingConfig, StreamingRecognizer
 from tests.conftest import clip_rows
 

@@ -8,14 +8,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from asr.cli.common import load_transcriber, model_args
 from asr.decode.decoder import DecodingOptions
-from asr.stream.recognizer import Event, StreamingConfig, StreamingRecognizer
+
+if TYPE_CHECKING:
+    from asr.stream.recognizer import Event, StreamingRecognizer
 
 CHUNK_MS, RIGHT_CONTEXT_MS = 240, 160  # latency-controlled BiLSTM defaults
 # VAD ring deciding the end of speech: commands are short, so they end sooner;
@@ -139,6 +141,10 @@ def replay(path: Path, speed: float, block_seconds: float = 0.03):
 
 
 def make_recognizer(args, model, tokenizer) -> StreamingRecognizer:
+    import torch  # lazily, for start-up: `asr --help` and transcribe need no torch
+
+    from asr.stream.recognizer import StreamingConfig, StreamingRecognizer
+
     if not isinstance(model, torch.nn.Module):
         raise ValueError(
             f"{args.model}: streaming runs the encoder chunk by chunk and needs a "
