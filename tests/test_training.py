@@ -198,11 +198,8 @@ def test_last_epochs_are_kept_averaged_and_summarised(an4_manifest, tmp_path):
 
 
 def test_averaging_refuses_checkpoints_of_different_models(an4_manifest, tmp_path):
-    from asr.model.checkpoint import (
-        CheckpointError,
-        average_checkpoints,
-        default_model_path,
-    )
+    from asr.model.bundled import CheckpointError, default_model_path
+    from asr.model.checkpoint import average_checkpoints
 
     cfg = tiny_config(an4_manifest, tmp_path / "small", epochs=1, augment=False)
     fit(cfg)

@@ -47,12 +47,8 @@ def add_adapt_command(sub) -> None:
 
 def cmd_adapt(args) -> int:
     from asr.data.manifest import read_manifest
-    from asr.model.checkpoint import (
-        default_model_path,
-        load_model,
-        save_model,
-        stored_half,
-    )
+    from asr.model.bundled import default_model_path
+    from asr.model.checkpoint import load_model, save_model, stored_half
     from asr.model.device import pick_device
     from asr.model.exported import is_export
     from asr.train.adapt import adapt
