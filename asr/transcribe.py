@@ -253,10 +253,12 @@ def split_at_pauses(
     offset = 0
     for block in blocks:
         buf = np.concatenate([buf, block])
-        while (len(flags) + 1) * frame <= len(buf):
-            chunk = buf[len(flags) * frame : (len(flags) + 1) * frame]
-            pcm = (np.clip(chunk, -1, 1) * 32767).astype(np.int16).tobytes()
-            flags.append(vad.is_speech(pcm, sample_rate))
+        new = buf[len(flags) * frame : len(buf) // frame * frame]
+        pcm = (np.clip(new, -1, 1) * 32767).astype(np.int16).tobytes()
+        flags += [
+            vad.is_speech(pcm[k : k + 2 * frame], sample_rate)
+            for k in range(0, len(pcm), 2 * frame)
+        ]
         while True:
             cut = _pause_cut(flags, min_frames) * frame
             if not cut and len(buf) > limit:

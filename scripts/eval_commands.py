@@ -8,10 +8,10 @@ a false accept when something fires.
 
 With ``--stream`` the manifest's clips are instead played one after another, with
 1 s of quiet-room noise between them, through what `asr commands` runs on a
-microphone (webrtcvad endpointer, ring buffer of 180 ms, the final re-decode of
-each utterance, the matcher). A command fired during a clip (start to end + 0.5
-s) counts for that clip; a clip with two fired counts as wrong unless all are
-right.
+microphone (its settings: webrtcvad endpointer, the final re-decode of each
+utterance, the matcher; a sure match fires at a short pause, before the endpointer
+decides). A command fired during a clip (start to end + 0.5 s) counts for that
+clip; a clip with two fired counts as wrong unless all are right.
 
     python scripts/eval_commands.py data/commands/synth_dev.jsonl \
         --model exp/commands/best.pt --grammar examples/commands.yaml
@@ -81,12 +81,22 @@ def evaluate_stream(
     model, tokenizer, grammar: Grammar, utts
 ) -> dict[str, dict[str, int]]:
     """As ``evaluate``, through the streaming recognizer (``--stream``)."""
-    from asr.cli.stream import COMMANDS_ENDPOINT_MS
+    from asr.cli.stream import (
+        COMMANDS_EARLY_MS,
+        COMMANDS_ENDPOINT_MS,
+        COMMANDS_VAD_FRAME_MS,
+    )
+    from asr.stream.grammar import CommandSpotter
     from asr.stream.recognizer import StreamingConfig, StreamingRecognizer
 
     matcher = CommandMatcher(grammar, tokenizer)
+    spotter = CommandSpotter(matcher)
     phrases = {text for _, text, _ in matcher.candidates}
-    cfg = StreamingConfig(padding_ms=COMMANDS_ENDPOINT_MS)
+    cfg = StreamingConfig(
+        padding_ms=COMMANDS_ENDPOINT_MS,
+        pause_ms=COMMANDS_EARLY_MS,
+        vad_frame_ms=COMMANDS_VAD_FRAME_MS,
+    )
     rec = StreamingRecognizer(model, tokenizer, cfg)
     rng = np.random.default_rng(0)
     spans, fired, t = [], [], 0.0
@@ -99,10 +109,9 @@ def evaluate_stream(
             spans.append((t, t + len(clip) / 16000))
         t += len(clip) / 16000
         for event in rec.feed(np.concatenate([pause, clip])):
-            if event.type == "final":
-                m = matcher.match(rec.last_log_probs)
-                if m is not None:
-                    fired.append((event.start, event.end, m.text))
+            m = spotter.spot(event)
+            if m is not None:
+                fired.append((event.start, event.end, m.text))
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for u, (start, end) in zip(utts, spans):
         texts = [x for s, e, x in fired if s < end + LATE_SECONDS and e > start]

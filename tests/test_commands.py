@@ -226,3 +226,181 @@ def test_an4_dev_commands_fire_and_other_speech_does_not(model, tmp_path):
             fired_on_other += m is not None
     assert right >= 4 and wrong == 0
     assert n_other > 90 and fired_on_other <= 1
+
+
+# streaming: when a command fires (asr.stream.grammar.CommandSpotter)
+
+
+def quiet(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (3e-4 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
+
+
+def speech_of(path) -> np.ndarray:
+    """A clip cut to its speech (first island's start to last island's end)."""
+    from asr.audio.energy import speech_islands
+
+    wav = load_audio(path)
+    islands = speech_islands(wav)
+    return wav[int(islands[0][0] * 16000) : int(islands[-1][1] * 16000)]
+
+
+def fired_in_stream(net, tok, wav: np.ndarray, early: bool = True) -> list:
+    """[(command text, event type, stream seconds)] as `asr commands` fires them
+    (its endpointer and early-firing defaults), streamed in 30 ms blocks."""
+    from asr.cli.stream import (
+        COMMANDS_EARLY_MS,
+        COMMANDS_ENDPOINT_MS,
+        COMMANDS_VAD_FRAME_MS,
+    )
+    from asr.stream.grammar import CommandSpotter
+    from asr.stream.recognizer import StreamingConfig, StreamingRecognizer
+
+    cfg = StreamingConfig(
+        padding_ms=COMMANDS_ENDPOINT_MS,
+        pause_ms=COMMANDS_EARLY_MS if early else 0,
+        vad_frame_ms=COMMANDS_VAD_FRAME_MS,
+    )
+    rec = StreamingRecognizer(net, tok, cfg)
+    matcher = CommandMatcher(Grammar.load(EXAMPLE), tok)
+    spotter = CommandSpotter(matcher) if early else CommandSpotter(matcher, None)
+    events = [e for k in range(0, len(wav), 480) for e in rec.feed(wav[k : k + 480])]
+    fired = [(spotter.spot(e), e) for e in events + rec.flush()]
+    return [(m.text, e.type, e.end) for m, e in fired if m is not None]
+
+
+def spelled(tok, parts: list[dict[str, float]]) -> torch.Tensor:
+    """Log-probs, shape = (T, V): per part, 3 frames with the given symbol
+    probabilities (the rest on blank) then 2 frames of blank."""
+    frames = []
+    for probs in parts:
+        p = torch.full((len(tok),), 1e-4)
+        for c, v in probs.items():
+            p[tok.symbols.index(c)] = v
+        p[0] = max(1 - sum(probs.values()), 1e-4)
+        blank = torch.full((len(tok),), 1e-4)
+        blank[0] = 1.0
+        frames += [p] * 3 + [blank] * 2
+    return torch.stack(frames).div(torch.stack(frames).sum(-1, keepdim=True)).log()
+
+
+def test_spotter_fires_sure_matches_at_a_pause_and_once_per_utterance(model):
+    from asr.stream.grammar import CommandSpotter
+    from asr.stream.recognizer import Event
+
+    _, tok = model
+    matcher = CommandMatcher(Grammar.load(EXAMPLE), tok)
+    sure = spelled(tok, [{"s": 0.95}, {"t": 0.95}, {"o": 0.95}, {"p": 0.95}])
+    # "no" or "go": a match the grammar's threshold takes, not sure enough early
+    unsure = spelled(tok, [{"n": 0.55, "g": 0.4}, {"o": 0.95}])
+    assert 0.5 < matcher.match(unsure).confidence < 0.9
+
+    def events(lp, start=1.0):
+        return [Event(kind, "", start, start + 1, lp) for kind in ("pause", "final")]
+
+    spotter = CommandSpotter(matcher)
+    assert [spotter.spot(e) is not None for e in events(sure)] == [True, False]
+    assert [spotter.spot(e) is not None for e in events(unsure, 3.0)] == [False, True]
+    late = CommandSpotter(matcher, early_confidence=None)
+    assert [late.spot(e) is not None for e in events(sure)] == [False, True]
+    partial = Event("partial", "stop", 5.0, 5.5)
+    assert spotter.spot(partial) is None  # partials never fire
+
+
+@pytest.mark.parametrize(
+    "path,text",
+    [
+        (ROOT / "asr/assets/clips/an238-mrjc2-b.sph", "stop"),  # AN4, 16 kHz
+        (ROOT / "tests/data/3_jackson_0.wav", "three"),  # FSDD, 8 kHz
+        (ROOT / "tests/data/7_lucas_1.wav", "seven"),
+    ],
+)
+def test_a_sure_command_fires_early_and_once(model, path, text):
+    from asr.audio.energy import speech_islands
+
+    net, tok = model
+    clip = load_audio(path)
+    wav = np.concatenate([quiet(0.5), clip, quiet(1.0, 1)])
+    speech_end = 0.5 + speech_islands(clip)[-1][1]
+    early = fired_in_stream(net, tok, wav)
+    late = fired_in_stream(net, tok, wav, early=False)
+    assert [f[:2] for f in early] == [(text, "pause")]
+    assert [f[:2] for f in late] == [(text, "final")]
+    # three unvoiced VAD frames instead of the endpointer's 7 of 8
+    assert early[0][2] <= speech_end + 0.3 and early[0][2] <= late[0][2] - 0.09
+
+
+def test_a_command_followed_at_once_by_more_speech_does_not_fire(model):
+    net, tok = model
+    rows = dict((t, p) for p, t in clip_rows())
+    stop, more = speech_of(rows["stop"]), speech_of(rows["enter forty one"])
+    three, seven = (
+        speech_of(ROOT / "tests/data" / n) for n in ("3_jackson_0.wav", "7_lucas_1.wav")
+    )
+    for command, rest in ((stop, more), (three, seven), (three, more)):
+        wav = np.concatenate([quiet(0.5), command, rest, quiet(1.0, 1)])
+        assert fired_in_stream(net, tok, wav) == []
+        # alone, the same command fires
+        alone = np.concatenate([quiet(0.5), command, quiet(1.0, 1)])
+        assert len(fired_in_stream(net, tok, alone)) == 1
+
+
+def test_sentences_noise_and_tones_fire_nothing_in_the_stream(model):
+    net, tok = model
+    rng = np.random.default_rng(0)
+    t = np.arange(32000) / 16000
+    others = [load_audio(p) for p, text in clip_rows() if text != "stop"]
+    for sound in [
+        *others,
+        (0.05 * rng.standard_normal(32000)).astype(np.float32),
+        (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
+    ]:
+        wav = np.concatenate([quiet(0.5), sound, quiet(1.0, 1)])
+        assert fired_in_stream(net, tok, wav) == []
+
+
+def test_cli_commands_fire_early_unless_told_not_to(tmp_path, capsys):
+    import soundfile as sf
+
+    stop = load_audio(next(p for p, t in clip_rows() if t == "stop"))
+    clip = tmp_path / "stop.wav"  # with a second of quiet after it
+    sf.write(clip, np.concatenate([quiet(0.3), stop, quiet(1.0, 1)]), 16000)
+    grammar = tmp_path / "g.yaml"
+    grammar.write_text("commands:\n  - {phrase: stop, action: {emit: {state: 1}}}\n")
+    ends = []
+    for extra in ([], ["--early-ms", "0"]):
+        args = ["commands", "--grammar", str(grammar), "--input", str(clip)]
+        assert main([*args, "--speed", "0", "--json", *extra]) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        (fired,) = [x for x in lines if "command" in x]
+        assert fired["text"] == "stop" and {"state": 1} in lines
+        ends.append(fired["end"])
+    assert ends[0] <= ends[1] - 0.09  # early: at the pause, not at the endpoint
+
+
+def test_bench_commands_measures_firing_and_latency(model, capsys):
+    from scripts import bench_commands as bench
+
+    net, tok = model
+    matcher = CommandMatcher(Grammar.load(EXAMPLE), tok)
+    early = bench.parse_setting("ring=240,end=0.8,threads=1,pause=90,early=0.9")
+    assert (early.cfg.padding_ms, early.cfg.pause_ms) == (240, 90)
+    assert (early.early, early.threads) == (0.9, 1)
+    late = bench.parse_setting("ring=240,end=0.8")
+    rows = dict((t, p) for p, t in clip_rows())
+    stop, sentence = load_audio(rows["stop"]), load_audio(rows["enter forty one"])
+    end = 0.5 + bench.speech_end(stop)
+    for setting in (early, late):
+        for group, ref, clip in (
+            ("commands", "stop", stop),
+            ("sentences", None, sentence),
+        ):
+            wav = np.concatenate([quiet(0.5), clip, quiet(1.5, 1)])
+            fired = bench.stream(net, tok, matcher, setting, wav)
+            bench.tally(setting, group, ref, end, fired)
+    assert (early.early_fires, late.early_fires) == (1, 0)
+    assert early.delays[0] <= late.delays[0] - 0.09
+    bench.report([early, late])
+    out = capsys.readouterr().out
+    assert out.count("| 1/1 (100.0%) | 0 | 0/1 | 0/0 |") == 2
+    assert "| 1/1 | 1/1 (100.0%)" in out and "| 0/1 | 1/1 (100.0%)" in out

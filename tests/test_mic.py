@@ -257,6 +257,16 @@ def test_microphone_timeout_drop_and_bad_devices(
             m._stream.push([[1]])
             m._stream.push([[2]])  # nobody reads: dropped, with a warning
         assert m.dropped_blocks == 1 and "dropped 1" in caplog.text
+        with caplog.at_level(logging.WARNING, logger="asr.audio.mic"):
+            for k in range(120):  # a stalled reader: warned at 10 and 100, no flood
+                m._stream.push([[k]])
+        assert m.dropped_blocks == 121
+        warned = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        assert [w.rsplit("dropped ", 1)[1] for w in warned] == [
+            "1 so far",
+            "10 so far",
+            "100 so far",
+        ]
     assert [b.tolist() for b in m] == [[1 / 32768]]
     for device in ("No Such Mic", "Speaker"):
         with pytest.raises(mic.MicrophoneError, match="'Fake Mic'"):

@@ -49,3 +49,44 @@ def test_whole_speakers_held_out_per_corpus(tmp_path):
     assert (again / "ls_dev.jsonl").read_text() == (out / "ls_dev.jsonl").read_text()
     line = json.loads((out / "so_dev.jsonl").read_text().splitlines()[0])
     assert Path(line["audio_filepath"]).is_absolute()
+
+
+def test_own_words_cuts_grammar_phrases_and_other_spans(tmp_path, an4_manifest):
+    """own_words.py: every grammar phrase (one word or several) is cut out of the
+    sentences at its aligned times and read back as that phrase; the other clips
+    hold no grammar word."""
+    import soundfile as sf
+
+    from asr.decode.decoder import DecodingOptions
+    from asr.model.bundled import default_model_path
+    from asr.model.checkpoint import load_model
+    from asr.transcribe import Transcriber
+
+    own = load_recipe_prepare("english", "own_words")
+    grammar = tmp_path / "g.yaml"
+    grammar.write_text(
+        "commands:\n"
+        "  - {phrase: stop, action: {emit: {a: 1}}}\n"
+        "  - {phrase: forty one, action: {emit: {a: 2}}}\n"
+        "  - {phrase: two one three, action: {emit: {a: 3}}}\n"
+    )
+    model = default_model_path()
+    out = tmp_path / "own"
+    args = [str(an4_manifest), "--grammar", str(grammar), "--model", str(model)]
+    assert own.main([*args, "--out", str(out)]) == 0
+    phrases = read_manifest(out / "phrases.jsonl")
+    others = read_manifest(out / "others.jsonl")
+    assert [u.text for u in phrases] == ["stop", "forty one", "two one three"]
+    sources = {u.text: u.duration for u in read_manifest(an4_manifest)}
+    assert phrases[2].duration < sources["one five two one three"] - 0.4
+    assert phrases[1].duration < sources["enter forty one"] - 0.2
+    grammar_words = {"stop", "forty", "one", "two", "three"}
+    assert others and all(not grammar_words & set(u.text.split()) for u in others)
+    assert all(1 <= len(u.text.split()) <= 2 for u in others)
+    for u in phrases + others:
+        wav, rate = sf.read(u.audio_filepath)
+        assert rate == 16000 and abs(len(wav) / rate - u.duration) < 1e-3
+    net, tok, _ = load_model(model)
+    reader = Transcriber(net, tok, DecodingOptions(pad_ms=200))
+    heard = [t.text for t in reader.transcribe_files(u.audio_filepath for u in phrases)]
+    assert heard == [u.text for u in phrases]

@@ -8,7 +8,12 @@ from asr.audio.files import load_audio, resample
 from asr.decode.metrics import score
 from asr.model.bundled import default_model_path
 from asr.model.checkpoint import load_model
-from asr.stream.recognizer import ChunkedEncoder, StreamingConfig, StreamingRecognizer
+from asr.stream.recognizer import (
+    ChunkedEncoder,
+    PauseDetector,
+    StreamingConfig,
+    StreamingRecognizer,
+)
 from tests.conftest import clip_rows
 
 
@@ -168,3 +173,129 @@ def test_level_gain_is_set_by_the_first_half_second(model):
     expected = level_gains(head, torch.tensor([n]), net.feature_cfg.level_db)
     torch.testing.assert_close(enc.gain, expected)
     assert enc.gain.item() > 5  # a quiet clip is brought up
+
+
+def test_pause_detector_reports_each_pause_once_when_it_is_long_enough():
+    det = PauseDetector(StreamingConfig(pause_ms=90, pause_db=20))
+    loud = np.full(480, 0.1, np.float32)
+    soft = loud * 0.05  # 26 dB under the loudest frame
+    det.reset([loud])
+    steps = (
+        [(soft, False)] * 4  # 90 ms unvoiced and quiet: once, not again
+        + [(loud, False)]  # unvoiced to the VAD but loud: weak speech, not a pause
+        + [(soft, True)]  # quiet but voiced
+        + [(soft, False)] * 3
+    )
+    assert [det.step(f, v) for f, v in steps] == [
+        *[False, False, True, False],
+        False,
+        False,
+        *[False, False, True],
+    ]
+    det.reset([soft])  # a new utterance: its own loudest frame
+    assert not any(det.step(soft * 0.5, False) for _ in range(5))  # 6 dB under
+    never = PauseDetector(StreamingConfig(pause_ms=0))
+    assert not any(never.step(soft, False) for _ in range(50))
+    # by level alone: quiet frames count even where the VAD still says voiced
+    level = PauseDetector(StreamingConfig(pause_ms=90, pause_db=20, pause_vad=False))
+    level.reset([loud])
+    steps = [(soft, True)] * 3 + [(loud, False)] + [(soft, False)] * 3
+    assert [level.step(f, v) for f, v in steps] == [
+        *[False, False, True],
+        False,
+        *[False, False, True],
+    ]
+
+
+def test_peek_is_the_flush_of_the_audio_so_far_and_changes_nothing(model):
+    from asr.audio.energy import speech_islands
+
+    net, _ = model
+    wav = load_audio(clip_rows()[1][0])
+    wav = wav[int(speech_islands(wav)[0][0] * 16000) :]
+    n = 12_000  # past the level gain's half second, mid-utterance
+    enc, alone, plain = (ChunkedEncoder(net, 6, 4) for _ in range(3))
+    enc.accept(wav[:n])
+    alone.accept(wav[:n])
+    alone.flush()
+    torch.testing.assert_close(enc.peek(), alone.committed())
+    plain.accept(wav[:n])
+    for e in (enc, plain):  # the peek left no trace in what follows
+        e.accept(wav[n:])
+        e.flush()
+    torch.testing.assert_close(enc.committed(), plain.committed())
+
+
+def test_pause_events_come_before_the_endpointer_ends_the_utterance(model):
+    from asr.audio.energy import speech_islands
+
+    net, tok = model
+    stop = load_audio(clip_rows()[0][0])
+    lead = quiet(0.5)
+    wav = np.concatenate([lead, stop, quiet(1.0, 1)])
+    speech_end = len(lead) / 16000 + speech_islands(stop)[-1][1]
+    cfg = StreamingConfig(padding_ms=180, pause_ms=90)
+    events = run(StreamingRecognizer(net, tok, cfg), wav)
+    (final,) = [e for e in events if e.type == "final"]
+    pause = [e for e in events if e.type == "pause"][-1]
+    assert pause.start == final.start and pause.text == final.text == "stop"
+    # three unvoiced VAD frames (webrtcvad says voiced for ~0.1 s past the speech)
+    # where the endpointer waits for 5 of its 6
+    assert speech_end + 0.09 <= pause.end <= speech_end + 0.3
+    assert pause.end <= final.end - 0.06
+    assert pause.log_probs.shape[1] == final.log_probs.shape[1] == len(tok)
+    # off by default (dictation)
+    assert {e.type for e in run(StreamingRecognizer(net, tok), wav)} == {
+        "partial",
+        "final",
+    }
+
+
+def test_the_cli_listens_before_the_model_loads_and_loses_nothing(monkeypatch, capsys):
+    # `asr stream` opens its source first (the microphone's blocks queue up, a
+    # replayed file's clock starts), then loads the model: what is said during
+    # the load is heard, later, and the results are those of an idle start.
+    import json
+
+    import asr.cli.stream as cli_stream
+    from asr.cli.app import main
+
+    path, _ = clip_rows()[2]
+    order: list[str] = []
+    real_replay, real_load = cli_stream.replay, cli_stream.load_transcriber
+
+    def replay(*args):
+        for k, item in enumerate(real_replay(*args)):
+            if k == 0:
+                order.append("first block")
+            yield item
+
+    def load_transcriber(*args):
+        order.append("model load")
+        return real_load(*args)
+
+    monkeypatch.setattr(cli_stream, "replay", replay)
+    monkeypatch.setattr(cli_stream, "load_transcriber", load_transcriber)
+    finals = []
+    for speed in ("0", "4"):  # 4: paced, so the clock runs during the load
+        order.clear()
+        assert main(["stream", "--input", str(path), "--speed", speed, "--json"]) == 0
+        assert order == ["first block", "model load"]
+        events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        finals.append([e for e in events if e["type"] == "final"])
+    assert finals[0] == finals[1] and finals[0][0]["text"]
+
+
+def test_bench_listen_times_the_listening_line_and_the_first_result():
+    import os
+    import sys
+
+    from scripts import bench_listen
+
+    script = (
+        "import sys, time; time.sleep(0.2); print('listening on x', file=sys.stderr,"
+        " flush=True); time.sleep(0.3); print('stop', flush=True)"
+    )
+    t = bench_listen.timed_run([sys.executable, "-c", script], dict(os.environ), ".")
+    assert 0.2 <= t["listening"] < t["first result"] <= t["exit"]
+    assert t["first result"] - t["listening"] >= 0.3

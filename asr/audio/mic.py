@@ -205,7 +205,8 @@ class Microphone:
         block *= _INT16_SCALE
         if self._queue.qsize() >= self._max_blocks:
             self.dropped_blocks += 1
-            if self.dropped_blocks == 1 or self.dropped_blocks % 100 == 0:
+            n = self.dropped_blocks  # warn at 1, 10, 100, ... dropped: not a flood
+            if n == 10 ** (len(str(n)) - 1):
                 log.warning(
                     "audio input %r: blocks are not being read; dropped %d so far",
                     self.name,

@@ -3,6 +3,7 @@ for enrolment) from a microphone or a file."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -20,9 +21,13 @@ if TYPE_CHECKING:
     from asr.stream.recognizer import Event, StreamingRecognizer
 
 CHUNK_MS, RIGHT_CONTEXT_MS = 240, 160  # latency-controlled BiLSTM defaults
-# VAD ring deciding the end of speech: commands are short, so they end sooner;
-# dictation keeps the pauses inside sentences
-COMMANDS_ENDPOINT_MS, STREAM_ENDPOINT_MS = 180, 300
+# VAD ring deciding the end of speech: dictation keeps the pauses inside
+# sentences; commands end sooner, and a sure command fires earlier still, after
+# COMMANDS_EARLY_MS of quiet judged on 20 ms VAD frames (BENCHMARKS.md, "Voice
+# commands": a shorter pause or finer frames fire on more sentences that start
+# with a command word)
+COMMANDS_ENDPOINT_MS, STREAM_ENDPOINT_MS = 240, 300
+COMMANDS_EARLY_MS, COMMANDS_VAD_FRAME_MS = 60, 20
 
 
 def add_stream_commands(sub) -> None:
@@ -41,6 +46,9 @@ def add_stream_commands(sub) -> None:
         p.add_argument("--final", choices=["full", "chunked"], default="full")
         ring = COMMANDS_ENDPOINT_MS if name == "commands" else STREAM_ENDPOINT_MS
         _endpoint_arg(p, ring)
+        if name == "commands":
+            _early_args(p)
+        _threads_arg(p, None)
         p.set_defaults(func=cmd_stream if name == "stream" else cmd_commands)
     p = sub.add_parser(
         "enrol",
@@ -57,6 +65,7 @@ def add_stream_commands(sub) -> None:
     p.add_argument("--speaker", default="me", help="speaker name in the manifest")
     _source_args(p)
     _endpoint_arg(p, STREAM_ENDPOINT_MS)
+    _threads_arg(p, None)
     p.set_defaults(
         func=cmd_enrol,
         json=False,
@@ -96,6 +105,40 @@ def _endpoint_arg(p, default_ms: int) -> None:
     )
 
 
+def _threads_arg(p, default: int | None) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=default,
+        help="torch threads (default: "
+        + ("all cores" if default is None else str(default))
+        + ")",
+    )
+
+
+def _early_args(p) -> None:
+    p.add_argument(
+        "--early-ms",
+        type=int,
+        default=COMMANDS_EARLY_MS,
+        help="fire a sure match after this much quiet, before the end of speech "
+        "is decided (0: only at the end)",
+    )
+    p.add_argument(
+        "--early-confidence",
+        type=float,
+        default=None,
+        help="the match confidence that fires early (default 0.95)",
+    )
+    p.add_argument(
+        "--vad-frame-ms",
+        type=int,
+        choices=(10, 20, 30),
+        default=COMMANDS_VAD_FRAME_MS,
+        help="webrtcvad frame length: shorter frames end speech sooner",
+    )
+
+
 def audio_source(args) -> Iterator[tuple[np.ndarray, int]]:
     """(block, sample rate) from --input (paced like a device) or a microphone,
     until --duration seconds of audio have passed."""
@@ -106,6 +149,15 @@ def audio_source(args) -> Iterator[tuple[np.ndarray, int]]:
         heard += len(block) / rate
         if args.duration is not None and heard >= args.duration:
             return
+
+
+def listen(args) -> Iterator[tuple[np.ndarray, int]]:
+    """Start the source now, before the model loads: the microphone opens and
+    its blocks queue up (a replayed file's clock starts), so that what is said
+    during the load is heard, just later. Returns the source's blocks."""
+    blocks = audio_source(args)
+    first = next(blocks, None)
+    return itertools.chain([] if first is None else [first], blocks)
 
 
 def microphone(args) -> Iterator[tuple[np.ndarray, int]]:
@@ -155,15 +207,19 @@ def make_recognizer(args, model, tokenizer) -> StreamingRecognizer:
         right_frames=max(0, round(args.right_context_ms / 40)),
         final=args.final,
         padding_ms=args.endpoint_ms,
+        pause_ms=getattr(args, "early_ms", 0),
+        vad_frame_ms=getattr(args, "vad_frame_ms", 30),
     )
+    if args.threads:
+        torch.set_num_threads(args.threads)
     return StreamingRecognizer(model, tokenizer, cfg)
 
 
-def run_events(rec: StreamingRecognizer, args, on_event, done=None) -> int:
-    """Feed the source to the recognizer until it ends or ``done()`` is true;
-    Ctrl-C ends cleanly after a flush."""
+def run_events(rec: StreamingRecognizer, blocks, on_event, done=None) -> int:
+    """Feed the source's blocks to the recognizer until they end or ``done()``
+    is true; Ctrl-C ends cleanly after a flush."""
     try:
-        for block, rate in audio_source(args):
+        for block, rate in blocks:
             for event in rec.feed(block, rate):
                 on_event(event)
             if done is not None and done():
@@ -189,6 +245,7 @@ def _list_devices() -> int:
 def cmd_stream(args) -> int:
     if args.list_devices:
         return _list_devices()
+    blocks = listen(args)
     tr = load_transcriber(args, DecodingOptions())
     rec = make_recognizer(args, tr.model, tr.tokenizer)
     tty = sys.stdout.isatty() and not args.json
@@ -206,23 +263,32 @@ def cmd_stream(args) -> int:
         elif tty:
             print(f"\r\033[K{event.text}", end="", flush=True)
 
-    return run_events(rec, args, show)
+    return run_events(rec, blocks, show)
 
 
 def cmd_commands(args) -> int:
     if args.list_devices:
         return _list_devices()
-    from asr.stream.grammar import CommandMatcher, Grammar
+    blocks = listen(args)
+    # lazily, for start-up: the grammar module needs torch; listen first
+    from asr.stream.grammar import (
+        EARLY_CONFIDENCE,
+        CommandMatcher,
+        CommandSpotter,
+        Grammar,
+    )
 
-    matcher_grammar = Grammar.load(args.grammar)
+    grammar = Grammar.load(args.grammar)
     tr = load_transcriber(args, DecodingOptions())
-    matcher = CommandMatcher(matcher_grammar, tr.tokenizer)
+    early = None  # no early firing
+    if args.early_ms > 0:
+        early = args.early_confidence
+        early = EARLY_CONFIDENCE if early is None else early
+    spotter = CommandSpotter(CommandMatcher(grammar, tr.tokenizer), early)
     rec = make_recognizer(args, tr.model, tr.tokenizer)
 
     def on_event(event: Event) -> None:
-        if event.type != "final":
-            return
-        m = matcher.match(rec.last_log_probs)
+        m = spotter.spot(event)
         if m is None:
             return
         if args.json:
@@ -247,7 +313,7 @@ def cmd_commands(args) -> int:
             )
         m.command.action.execute(m.slots, args.json)
 
-    return run_events(rec, args, on_event)
+    return run_events(rec, blocks, on_event)
 
 
 def cmd_enrol(args) -> int:
@@ -291,7 +357,8 @@ def cmd_enrol(args) -> int:
         prompt()
 
     prompt()
-    run_events(rec, args, on_event, done=lambda: len(utts) == len(prompts))
+    finished = lambda: len(utts) == len(prompts)  # noqa: E731
+    run_events(rec, listen(args), on_event, done=finished)
     manifest = args.out / "enrol.jsonl"
     write_manifest(manifest, utts)
     print(f"{manifest}: {len(utts)} of {len(prompts)} clips")

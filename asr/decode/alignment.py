@@ -107,7 +107,9 @@ def cut_words(
 ) -> list[tuple[str, np.ndarray]]:
     """The words of ``text`` that are in ``keep``, cut out of ``wav`` (its 16 kHz
     waveform, shape = (S,)) at their force-aligned, speech-snapped times with
-    ``margin`` seconds kept on each side: (word, samples) in spoken order.
+    ``margin`` seconds kept on each side: (word, samples) in spoken order. A
+    phrase of several words in ``keep`` is cut from its first word's start to
+    its last word's end; longer phrases first, no word in two cuts.
 
     model: an acoustic model (waveform batch, lengths) -> (log-probs, lengths),
     as ``asr.checkpoint.load_model`` returns; it should know the speaker's kind
@@ -117,12 +119,18 @@ def cut_words(
         lp, n = model(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
     frame_seconds = model.frame_seconds
     timings = align_words(lp[0, : int(n[0])], text, tokenizer, frame_seconds, wav=wav)
+    words = [t.word for t in timings]
+    spans = []  # (first word, last word + 1)
+    for n in sorted({len(k.split()) for k in keep}, reverse=True):
+        for i in range(len(words) - n + 1):
+            taken = any(a < i + n and i < b for a, b in spans)
+            if not taken and " ".join(words[i : i + n]) in keep:
+                spans.append((i, i + n))
     cuts = []
-    for t in timings:
-        if t.word in keep:
-            a = max(0, int((t.start - margin) * SAMPLE_RATE))
-            b = min(len(wav), int((t.end + margin) * SAMPLE_RATE))
-            cuts.append((t.word, wav[a:b]))
+    for i, j in sorted(spans):
+        a = max(0, int((timings[i].start - margin) * SAMPLE_RATE))
+        b = min(len(wav), int((timings[j - 1].end + margin) * SAMPLE_RATE))
+        cuts.append((" ".join(words[i:j]), wav[a:b]))
     return cuts
 
 
@@ -144,13 +152,14 @@ def cut_manifest_words(
     clips = []
     for u in utts:
         words = u.text.split()
-        if len(words) < min_words or not keep & set(words):
+        padded = f" {' '.join(words)} "
+        if len(words) < min_words or not any(f" {k} " in padded for k in keep):
             continue
         wav = load_audio(u.audio_filepath)
         pieces = cut_words(model, tokenizer, wav, u.text, keep, margin)
         stem = Path(u.audio_filepath).stem
         for k, (word, samples) in enumerate(pieces):
-            path = out / f"{u.speaker}_{stem}_{k}_{word}.wav"
+            path = out / f"{u.speaker}_{stem}_{k}_{word.replace(' ', '_')}.wav"
             sf.write(str(path), samples, SAMPLE_RATE, subtype="PCM_16")
             duration = len(samples) / SAMPLE_RATE
             clips.append(Utterance(str(path), duration, word, u.speaker))

@@ -5,6 +5,8 @@ the utterance's CTC output (its CTC log-likelihood: all alignments summed) next 
 two garbage hypotheses, the unconstrained greedy transcript and silence. The
 phrase's confidence is its share of the probability mass; below the grammar's
 threshold nothing fires, so noise and out-of-grammar speech are rejected.
+In a stream (CommandSpotter) a phrase fires at the end of its utterance, or
+earlier, at a short pause, when its match is already sure.
 
     commands:
       - phrase: "yes"
@@ -228,6 +230,34 @@ class CommandMatcher:
             return None
         command, text, slots = self.candidates[best]
         return Match(command, text, slots, confidence)
+
+
+EARLY_CONFIDENCE = 0.95  # a match this sure fires at a pause, before the end
+
+
+class CommandSpotter:
+    """When a streamed utterance fires its command: at a "pause" event (the
+    recognizer's ``pause_ms``) if the match is at least ``early_confidence``
+    (None: never early), else at its "final" event with the grammar's threshold;
+    at most once per utterance."""
+
+    def __init__(
+        self, matcher: CommandMatcher, early_confidence: float | None = EARLY_CONFIDENCE
+    ):
+        self.matcher, self.early_confidence = matcher, early_confidence
+        self.fired_start: float | None = None  # start of the utterance that fired
+
+    def spot(self, event) -> Match | None:
+        """event: a recognizer Event -> the match to fire now, if any."""
+        if event.type not in ("pause", "final") or event.start == self.fired_start:
+            return None
+        if event.type == "pause" and self.early_confidence is None:
+            return None
+        m = self.matcher.match(event.log_probs)
+        if m is None or event.type == "pause" and m.confidence < self.early_confidence:
+            return None
+        self.fired_start = event.start
+        return m
 
 
 def ctc_log_likelihoods(

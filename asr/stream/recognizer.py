@@ -11,12 +11,17 @@ processed in chunks of ``chunk_frames``; each layer's forward LSTM carries its s
 from chunk to chunk, its backward LSTM restarts on every chunk and reads
 ``right_frames`` of right context beyond it. Features, subsampling and the forward
 state are computed once: nothing is recomputed from the utterance start.
+
+With ``pause_ms`` set, a "pause" event reports the log-probs of the utterance so
+far once its tail has been quiet that long, well before the endpointer ends it
+(voice commands fire on it when the grammar match is already sure).
 """
 
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import soxr
@@ -40,14 +45,22 @@ class StreamingConfig:
     start_ratio: float = 0.6  # voiced share of the ring that starts an utterance
     end_ratio: float = 0.8  # unvoiced share of the ring that ends it
     final: str = "full"  # full: re-decode the utterance | chunked: keep chunk output
+    # "pause" events: the utterance's tail has been quiet this long (0: none);
+    # quiet = the VAD says unvoiced and the frame is pause_db under the loudest
+    # frame so far (so that weak speech the VAD misses does not count)
+    pause_ms: int = 0
+    pause_db: float = 20.0
+    pause_vad: bool = True  # False: quiet by level alone (webrtcvad lags ~100 ms)
 
 
 @dataclass
 class Event:
-    type: str  # "partial" | "final"
+    type: str  # "partial" | "pause" | "final"
     text: str
     start: float  # seconds since the stream began
     end: float
+    # pause and final: the utterance's log-probs so far, shape = (T, V)
+    log_probs: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {
@@ -105,6 +118,19 @@ class ChunkedEncoder:
         while self.done < self.n_x:
             size = min(self.chunk, self.n_x - self.done)
             self._run_chunk(size, min(self.right, self.n_x - self.done - size))
+
+    def peek(self) -> torch.Tensor:
+        """Log-probs of the utterance so far as if it ended now, shape = (T, V);
+        the stream's own state is left as it was."""
+        saved = {
+            k: list(v) if isinstance(v, list) else v
+            for k, v in vars(self).items()
+            if k not in ("model", "chunk", "right", "layers")
+        }
+        self.flush()
+        log_probs = self.committed()
+        vars(self).update(saved)
+        return log_probs
 
     def committed(self) -> torch.Tensor:
         """Log-probs of the committed frames, shape = (T, V)."""
@@ -172,12 +198,13 @@ class Endpointer:
             maxlen=max(1, cfg.padding_ms // cfg.vad_frame_ms)
         )
         self.triggered = False
+        self.voiced = False  # the last frame's VAD decision
 
     def step(self, frame: np.ndarray) -> tuple[str, list[np.ndarray]]:
         """One VAD frame -> ("start", ring frames) | ("speech", [frame]) |
         ("end", [frame]) | ("silence", [])."""
         pcm = (np.clip(frame, -1, 1) * 32767).astype(np.int16).tobytes()
-        voiced = self.vad.is_speech(pcm, SAMPLE_RATE)
+        voiced = self.voiced = self.vad.is_speech(pcm, SAMPLE_RATE)
         self.ring.append((frame, voiced))
         if not self.triggered:
             if sum(v for _, v in self.ring) > self.cfg.start_ratio * self.ring.maxlen:
@@ -191,6 +218,33 @@ class Endpointer:
             self.ring.clear()
             return "end", [frame]
         return "speech", [frame]
+
+
+class PauseDetector:
+    """Says when an utterance's tail has been quiet for ``pause_ms`` (once per
+    pause): every frame since unvoiced by the VAD and ``pause_db`` under the
+    utterance's loudest frame so far."""
+
+    def __init__(self, cfg: StreamingConfig):
+        self.n_frames = math.ceil(cfg.pause_ms / cfg.vad_frame_ms)
+        self.db, self.use_vad = cfg.pause_db, cfg.pause_vad
+        self.reset([])
+
+    def reset(self, frames: list[np.ndarray]) -> None:
+        """A new utterance, starting with ``frames`` (the endpointer's pre-roll)."""
+        self.peak = max((frame_db(f) for f in frames), default=-math.inf)
+        self.run = 0
+
+    def step(self, frame: np.ndarray, voiced: bool) -> bool:
+        db = frame_db(frame)
+        self.peak = max(self.peak, db)
+        quiet = db < self.peak - self.db and not (voiced and self.use_vad)
+        self.run = self.run + 1 if quiet else 0
+        return self.run == self.n_frames > 0
+
+
+def frame_db(frame: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(frame)) + 1e-10))
 
 
 class StreamingRecognizer:
@@ -209,6 +263,7 @@ class StreamingRecognizer:
             model, self.cfg.chunk_frames, self.cfg.right_frames
         )
         self.endpointer = Endpointer(self.cfg)
+        self.pauses = PauseDetector(self.cfg)
         self.decoder = decoder  # for the final re-decode; None: greedy
         self.frame = SAMPLE_RATE * self.cfg.vad_frame_ms // 1000
         self.pending = np.zeros(0, dtype=np.float32)
@@ -242,43 +297,46 @@ class StreamingRecognizer:
             return []
         if kind == "start":
             self.encoder.reset()
+            self.pauses.reset(frames)
             self.start = now - (len(frames) - 1) * self.cfg.vad_frame_ms / 1000
         chunks = self.encoder.accept(np.concatenate(frames))
         if kind == "end":
             return [self._final()]
+        end, events = self.samples / SAMPLE_RATE, []
         if chunks:
-            return [
-                Event(
-                    "partial",
-                    self._partial_text(),
-                    self.start,
-                    self.samples / SAMPLE_RATE,
-                )
-            ]
-        return []
+            events.append(Event("partial", self._partial_text(), self.start, end))
+        if kind == "speech" and self.pauses.step(frame, self.endpointer.voiced):
+            lp = self._log_probs(final=False)
+            events.append(Event("pause", self._decode_one(lp), self.start, end, lp))
+        return events
 
     def _partial_text(self) -> str:
         lp = torch.cat([self.encoder.committed(), self.encoder.lookahead])
         return greedy_decode(lp[None], torch.tensor([len(lp)]), self.tokenizer)[0].text
 
-    @torch.inference_mode()
     def _final(self) -> Event:
         end = self.samples / SAMPLE_RATE
+        self.last_log_probs = lp = self._log_probs(final=True)
+        return Event("final", self._decode_one(lp), self.start, end, lp)
+
+    @torch.inference_mode()
+    def _log_probs(self, final: bool) -> torch.Tensor:
+        """The utterance so far, shape = (T, V): re-decoded whole (final="full")
+        or the chunked encoder's, finished (final) or peeked at (a pause)."""
         if self.cfg.final == "full":
             wav = torch.from_numpy(self.encoder.wav)[None]
             lp, n = self.model(wav, torch.tensor([wav.shape[1]]))
-            text = self._decode(lp, n)
-        else:
-            self.encoder.flush()
-            lp = self.encoder.committed()
-            text = self._decode(lp[None], torch.tensor([len(lp)]))
-        self.last_log_probs = lp[0] if lp.dim() == 3 else lp
-        return Event("final", text, self.start, end)
+            return lp[0, : n[0]]
+        if not final:
+            return self.encoder.peek()
+        self.encoder.flush()
+        return self.encoder.committed()
 
-    def _decode(self, lp: torch.Tensor, lens: torch.Tensor) -> str:
+    def _decode_one(self, lp: torch.Tensor) -> str:
+        lens = torch.tensor([len(lp)])
         if self.decoder is None:
-            return greedy_decode(lp, lens, self.tokenizer)[0].text
-        return self.decoder.decode(lp, lens)[0][0].text
+            return greedy_decode(lp[None], lens, self.tokenizer)[0].text
+        return self.decoder.decode(lp[None], lens)[0][0].text
 
     def _resample(self, block: np.ndarray, rate: int) -> np.ndarray:
         if rate == SAMPLE_RATE:

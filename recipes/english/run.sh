@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 stage=1
-stop_stage=6
+stop_stage=7
 data=data/english
 exp=${EXP:-exp/english}
 init=${INIT:-asr/assets/default_bilstm.pt}  # the bundled AN4 + commands model
@@ -69,4 +69,13 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     echo "stage 6: what the demo grammar fires (examples/commands.yaml)"
     $PY scripts/eval_commands.py $data/an4_dev.jsonl $data/fsdd_dev.jsonl \
         $data/synth_dev.jsonl --model "$exp/best.pt"
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+    echo "stage 7: commands with a user's own words (examples/own_words.yaml) on"
+    echo "         speechocean762's held-out speakers: phrases cut at aligned times"
+    $PY recipes/english/own_words.py $data/so_dev.jsonl --grammar examples/own_words.yaml \
+        --model "$exp/best.pt" --out $data/own_words
+    $PY scripts/eval_commands.py $data/own_words/phrases.jsonl $data/own_words/others.jsonl \
+        $data/so_dev.jsonl --grammar examples/own_words.yaml --model "$exp/best.pt" --pad-ms 200
 fi
