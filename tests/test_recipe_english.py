@@ -49,6 +49,22 @@ def test_whole_speakers_held_out_per_corpus(tmp_path):
     assert (again / "ls_dev.jsonl").read_text() == (out / "ls_dev.jsonl").read_text()
     line = json.loads((out / "so_dev.jsonl").read_text().splitlines()[0])
     assert Path(line["audio_filepath"]).is_absolute()
+    assert not (out / "train_synth.jsonl").exists()
+    # synthetic sentences (relative paths, as synthesize.py writes them) join
+    # the training set in train_synth only
+    synth = tmp_path / "synth"
+    synth.mkdir()
+    (synth / "manifest.jsonl").write_text(
+        json.dumps({"audio_filepath": "wav/0.wav", "duration": 2.0, "text": "hi"})
+        + "\n"
+    )
+    synth_args = ["--synth-sentences", str(synth / "manifest.jsonl")]
+    prepare.main(
+        [*args, "--ls-dev-speakers", "2", "--so-dev-speakers", "3", *synth_args]
+    )
+    joined = read_manifest(out / "train_synth.jsonl")
+    assert joined[:-1] == read_manifest(out / "train.jsonl")
+    assert joined[-1].audio_filepath == str(synth / "wav" / "0.wav")
 
 
 def test_own_words_cuts_grammar_phrases_and_other_spans(tmp_path, an4_manifest):
@@ -90,3 +106,50 @@ def test_own_words_cuts_grammar_phrases_and_other_spans(tmp_path, an4_manifest):
     reader = Transcriber(net, tok, DecodingOptions(pad_ms=200))
     heard = [t.text for t in reader.transcribe_files(u.audio_filepath for u in phrases)]
     assert heard == [u.text for u in phrases]
+
+
+TINY_ARPA = """\\data\\
+ngram 1=6
+ngram 2=5
+ngram 3=2
+
+\\1-grams:
+-1.0 </s>
+-99 <s> -0.3
+-0.5 turn -0.3
+-0.5 on -0.3
+-0.7 the -0.3
+-0.7 light's -0.3
+
+\\2-grams:
+0.0 <s> turn
+-0.1 turn on
+-0.2 on the
+-0.05 the light's
+0.0 light's </s>
+
+\\3-grams:
+0.0 <s> turn on
+0.0 turn on the
+
+\\end\\
+"""
+
+
+def test_sentences_follow_the_lm_and_are_reproducible(tmp_path):
+    sentences = load_recipe_prepare("english", "sentences")
+    arpa = tmp_path / "tiny.arpa"
+    arpa.write_text(TINY_ARPA)
+    sampler = sentences.NGramSampler(arpa)
+    assert sampler.ngrams[3][("<s>", "turn")] == (["on"], [1.0])
+    got = sentences.sample_sentences(sampler, 3, 2, 8, seed=0)
+    # <s> turn on the: the trigrams and bigrams hold all the mass on this path;
+    # after "the" a bigram is drawn 89% of the time, else a unigram
+    assert got[0].startswith("turn on the")
+    assert len(got) == len(set(got)) and all(2 <= len(s.split()) <= 8 for s in got)
+    assert all(set(s.split()) <= {"turn", "on", "the", "light's"} for s in got)
+    assert sentences.sample_sentences(sampler, 3, 2, 8, seed=0) == got
+    out = tmp_path / "s.txt"
+    args = ["--lm", str(arpa), "--count", "2", "--min-words", "2", "--out", str(out)]
+    assert sentences.main(args) == 0
+    assert out.read_text().splitlines() == got[:2]

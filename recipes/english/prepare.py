@@ -13,6 +13,8 @@ split (`asr import-kaldi`). Writes to --out:
   so_dev.jsonl     speechocean762 speakers held out (--so-dev-speakers)
   an4_dev, an4_commands, fsdd_dev, synth_dev .jsonl: the commands recipe's
   ls_train.jsonl, so_train.jsonl: the training parts, for data-size curves
+  train_synth.jsonl  (with --synth-sentences) train + synthetic speech of
+                   general-English sentences (recipes/english/sentences.py)
 
     python recipes/english/prepare.py --commands data/commands \
         --librispeech data/librispeech/dev-clean.jsonl \
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ls-dev-speakers", type=int, default=4)
     ap.add_argument("--so-dev-speakers", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--synth-sentences", type=Path, help="a synthesize.py manifest of sentences"
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
 
@@ -79,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         "ls_train": ls_train,
         "so_train": so_train,
     }
+    if args.synth_sentences:
+        synth = absolute_paths(read_manifest(args.synth_sentences))
+        sets["train_synth"] = sets["train"] + synth
     for name, utts in sets.items():
         write_manifest(args.out / f"{name}.jsonl", utts)
         print(describe(name, utts))

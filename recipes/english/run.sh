@@ -39,10 +39,15 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-    echo "stage 3: speaker splits and the joined training set"
+    echo "stage 3: synthetic general-English sentences, speaker splits and the joined sets"
+    [ -f $data/sentences.txt ] || $PY recipes/english/sentences.py --count 3000 --out $data/sentences.txt
+    [ -f $data/synth_sentences/manifest.jsonl ] || $PY scripts/synthesize.py \
+        --texts $data/sentences.txt --out $data/synth_sentences --copies 1 \
+        --engines espeak:3,flite:2,festival:1,piper:2 --seed 3 --jobs 2
     $PY recipes/english/prepare.py --commands data/commands \
         --librispeech data/librispeech/dev-clean.jsonl \
-        --speechocean data/speechocean762/train.jsonl --out $data
+        --speechocean data/speechocean762/train.jsonl \
+        --synth-sentences $data/synth_sentences/manifest.jsonl --out $data
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
