@@ -297,5 +297,7 @@ def test_bench_listen_times_the_listening_line_and_the_first_result():
         " flush=True); time.sleep(0.3); print('stop', flush=True)"
     )
     t = bench_listen.timed_run([sys.executable, "-c", script], dict(os.environ), ".")
+    # (the sleeps give lower bounds only; how late a reader thread notes a line
+    # depends on the machine's load)
     assert 0.2 <= t["listening"] < t["first result"] <= t["exit"]
-    assert t["first result"] - t["listening"] >= 0.3
+    assert t["first result"] >= 0.5
