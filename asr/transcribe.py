@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import webrtcvad
 
+from asr.audio.energy import pcm16
 from asr.audio.files import (
     SAMPLE_RATE,
     AudioError,
@@ -185,7 +186,6 @@ class Transcriber:
         """Cut blocks at pauses, decode the pieces in batches, join with times."""
         pieces: list[tuple[float, float, Hypothesis]] = []
         pending: list[tuple[float, np.ndarray]] = []
-        # several batches' worth of pieces are sorted by length together
         budget = self.batch_seconds * SAMPLE_RATE * SORT_BATCHES
         try:
             for offset, wav in split_at_pauses(blocks, self.max_segment_seconds):
@@ -261,7 +261,7 @@ def split_at_pauses(
     for block in blocks:
         buf = np.concatenate([buf, block])
         new = buf[len(flags) * frame : len(buf) // frame * frame]
-        pcm = (np.clip(new, -1, 1) * 32767).astype(np.int16).tobytes()
+        pcm = pcm16(new)
         flags += [
             vad.is_speech(pcm[k : k + 2 * frame], sample_rate)
             for k in range(0, len(pcm), 2 * frame)

@@ -8,6 +8,16 @@ import numpy as np
 ENERGY_HOP = 0.01  # seconds per energy frame
 
 
+def level_db(wav: np.ndarray) -> float:
+    """The energy of all of ``wav`` in dB, as ``frame_energy_db`` measures a frame."""
+    return float(10 * np.log10(np.mean(np.square(wav)) + 1e-10))
+
+
+def pcm16(wav: np.ndarray) -> bytes:
+    """float audio -> 16-bit PCM bytes, as webrtcvad reads them (clipped to +-1)."""
+    return (np.clip(wav, -1, 1) * 32767).astype(np.int16).tobytes()
+
+
 def frame_energy_db(wav: np.ndarray, rate: int = 16000) -> np.ndarray:
     """10 ms frame energies in dB. shape = (S // 160,)."""
     hop = int(rate * ENERGY_HOP)

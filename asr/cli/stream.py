@@ -48,7 +48,7 @@ def add_stream_commands(sub) -> None:
         _endpoint_arg(p, ring)
         if name == "commands":
             _early_args(p)
-        _threads_arg(p, None)
+        _threads_arg(p)
         p.set_defaults(func=cmd_stream if name == "stream" else cmd_commands)
     p = sub.add_parser(
         "enrol",
@@ -65,7 +65,7 @@ def add_stream_commands(sub) -> None:
     p.add_argument("--speaker", default="me", help="speaker name in the manifest")
     _source_args(p)
     _endpoint_arg(p, STREAM_ENDPOINT_MS)
-    _threads_arg(p, None)
+    _threads_arg(p)
     p.set_defaults(
         func=cmd_enrol,
         json=False,
@@ -105,15 +105,8 @@ def _endpoint_arg(p, default_ms: int) -> None:
     )
 
 
-def _threads_arg(p, default: int | None) -> None:
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=default,
-        help="torch threads (default: "
-        + ("all cores" if default is None else str(default))
-        + ")",
-    )
+def _threads_arg(p) -> None:
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
 
 
 def _early_args(p) -> None:

@@ -134,6 +134,13 @@ def cut_words(
     return cuts
 
 
+def has_phrase(text: str, phrases: set[str]) -> bool:
+    """Whether one of ``phrases`` (one word or several) occurs in ``text`` as
+    whole words."""
+    padded = f" {' '.join(text.split())} "
+    return any(f" {p} " in padded for p in phrases)
+
+
 def cut_manifest_words(
     utts: list[Utterance],
     keep: set[str],
@@ -152,8 +159,7 @@ def cut_manifest_words(
     clips = []
     for u in utts:
         words = u.text.split()
-        padded = f" {' '.join(words)} "
-        if len(words) < min_words or not any(f" {k} " in padded for k in keep):
+        if len(words) < min_words or not has_phrase(u.text, keep):
             continue
         wav = load_audio(u.audio_filepath)
         pieces = cut_words(model, tokenizer, wav, u.text, keep, margin)

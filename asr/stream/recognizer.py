@@ -28,6 +28,7 @@ import soxr
 import torch
 import webrtcvad
 
+from asr.audio.energy import level_db, pcm16
 from asr.audio.files import SAMPLE_RATE
 from asr.data.text import CharTokenizer
 from asr.decode.decoder import greedy_decode
@@ -203,8 +204,7 @@ class Endpointer:
     def step(self, frame: np.ndarray) -> tuple[str, list[np.ndarray]]:
         """One VAD frame -> ("start", ring frames) | ("speech", [frame]) |
         ("end", [frame]) | ("silence", [])."""
-        pcm = (np.clip(frame, -1, 1) * 32767).astype(np.int16).tobytes()
-        voiced = self.voiced = self.vad.is_speech(pcm, SAMPLE_RATE)
+        voiced = self.voiced = self.vad.is_speech(pcm16(frame), SAMPLE_RATE)
         self.ring.append((frame, voiced))
         if not self.triggered:
             if sum(v for _, v in self.ring) > self.cfg.start_ratio * self.ring.maxlen:
@@ -232,19 +232,15 @@ class PauseDetector:
 
     def reset(self, frames: list[np.ndarray]) -> None:
         """A new utterance, starting with ``frames`` (the endpointer's pre-roll)."""
-        self.peak = max((frame_db(f) for f in frames), default=-math.inf)
+        self.peak = max((level_db(f) for f in frames), default=-math.inf)
         self.run = 0
 
     def step(self, frame: np.ndarray, voiced: bool) -> bool:
-        db = frame_db(frame)
+        db = level_db(frame)
         self.peak = max(self.peak, db)
         quiet = db < self.peak - self.db and not (voiced and self.use_vad)
         self.run = self.run + 1 if quiet else 0
         return self.run == self.n_frames > 0
-
-
-def frame_db(frame: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(np.square(frame)) + 1e-10))
 
 
 class StreamingRecognizer:
@@ -316,7 +312,7 @@ class StreamingRecognizer:
 
     def _final(self) -> Event:
         end = self.samples / SAMPLE_RATE
-        self.last_log_probs = lp = self._log_probs(final=True)
+        lp = self._log_probs(final=True)
         return Event("final", self._decode_one(lp), self.start, end, lp)
 
     @torch.inference_mode()

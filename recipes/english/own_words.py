@@ -31,7 +31,7 @@ import soundfile as sf
 
 from asr.audio.files import SAMPLE_RATE, load_audio
 from asr.data.manifest import Utterance, read_manifest, write_manifest
-from asr.decode.alignment import cut_words
+from asr.decode.alignment import cut_words, has_phrase
 from asr.model.checkpoint import load_model
 from asr.stream.grammar import Grammar
 
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         words = u.text.split()
         other = other_span(words, avoid, rng)
         keep = phrases | ({other} if other else set())
-        padded = f" {u.text} "
-        if not any(f" {k} " in padded for k in keep):
+        if not has_phrase(u.text, keep):
             continue
         wav = load_audio(u.audio_filepath)
         for k, (text, samples) in enumerate(
