@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.decode.alignment import align_words
 from asr.decode.decoder import DecodingOptions, Hypothesis, build_decoder
 from asr.features.frontend import level_gains
@@ -43,7 +43,7 @@ class Explanation:
 @torch.no_grad()
 def explain_waveform(
     model: ASRModel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     wav: np.ndarray,
     options: DecodingOptions | None = None,
     name: str = "",

@@ -26,7 +26,7 @@ from asr.audio.files import (
 )
 from asr.audio.padding import pad_edges, pad_samples
 from asr.data.batches import padded_arrays
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.decode.decoder import DecodingOptions, Hypothesis, WordTiming, build_decoder
 
 # a long file's pieces are decoded this many batches' worth at a time, sorted by
@@ -80,7 +80,7 @@ class Transcriber:
     def __init__(
         self,
         model: ASRModel | ExportedModel,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         options: DecodingOptions | None = None,
         batch_seconds: float = 120.0,
         max_segment_seconds: float = 30.0,

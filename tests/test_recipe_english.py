@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+from asr.data.lexicon import Lexicon
 from asr.data.manifest import Utterance, read_manifest, write_manifest
+from asr.data.text import PhoneTokenizer
 from tests.conftest import load_recipe_prepare
 
 prepare = load_recipe_prepare("english")
@@ -153,3 +160,31 @@ def test_sentences_follow_the_lm_and_are_reproducible(tmp_path):
     args = ["--lm", str(arpa), "--count", "2", "--min-words", "2", "--out", str(out)]
     assert sentences.main(args) == 0
     assert out.read_text().splitlines() == got[:2]
+
+
+@pytest.mark.skipif(shutil.which("festival") is None, reason="festival missing")
+def test_lexicon_pronounces_the_words_cmudict_lacks(tmp_path):
+    lexicon = load_recipe_prepare("english", "lexicon")
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(
+        manifest,
+        [
+            Utterance("/a.wav", 1.0, "the kirkleatham yeast", "s"),
+            Utterance("/b.wav", 1.0, "shimerda's cat", "s"),
+        ],
+    )
+    assert lexicon.missing_words([str(manifest)]) == ["kirkleatham", "shimerda's"]
+    out = tmp_path / "extra.dict"
+    subprocess.run(
+        [sys.executable, str(lexicon.__file__), str(manifest), "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    got = Lexicon.read(out)
+    assert sorted(got.entries) == ["kirkleatham", "shimerda's"]
+    (kirk,) = got.pronunciations("kirkleatham")
+    assert kirk[:2] == ("K", "ER") and kirk[-1] == "M"  # festival: k er k ax l th ax m
+    assert got.pronunciations("shimerda's")[0][:2] == ("SH", "AY")
+    # a phone run now takes every word
+    tok = PhoneTokenizer.build(got)
+    assert tok.unknown_words("the kirkleatham yeast shimerda's cat") == []

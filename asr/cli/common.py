@@ -134,6 +134,8 @@ def decoding_options(args, model_defaults: dict | None = None) -> DecodingOption
     wants_beam = flags.get("lm") or flags.get("lexicon") or flags.get("nbest", 1) > 1
     if wants_beam and "decoder" not in flags:
         flags["decoder"] = "beam"  # these only make sense with beam search
+    if flags.get("decoder") == "greedy" and not wants_beam:
+        flags |= {"lm": None, "lexicon": None}  # a phone model's LM default: off
     return dataclasses.replace(opts, **flags)
 
 

@@ -15,7 +15,7 @@ import torchaudio
 from asr.audio.files import SAMPLE_RATE, AudioError, load_audio
 from asr.data.batches import padded_arrays
 from asr.data.manifest import Manifest, Utterance, read_manifest
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.features.edges import EdgeCrop, EdgePad, EdgeTrim
 from asr.features.wave_augment import AdditiveNoise, BandLimit, RandomEQ
 
@@ -33,7 +33,7 @@ class SpeechDataset(torch.utils.data.Dataset):
     def __init__(
         self,
         utts: Sequence[Utterance],
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         speed_factors: Sequence[float] = (),
         seed: int = 0,
         noise: AdditiveNoise | None = None,

@@ -24,7 +24,7 @@ import torchaudio
 from asr.audio.energy import ENERGY_HOP, frame_energy_db, speech_islands
 from asr.audio.files import SAMPLE_RATE, load_audio
 from asr.data.manifest import Utterance
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.decode.decoder import WordTiming
 from asr.model.bundled import default_model_path
 from asr.model.checkpoint import load_model
@@ -36,7 +36,7 @@ END_PAD = 0.08
 def align_words(
     log_probs,
     text: str,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     frame_seconds: float,
     offset: float = 0.0,
     start_pad: float = START_PAD,
@@ -53,7 +53,7 @@ def align_words(
     (``snap_to_speech``).
     """
     targets = tokenizer.encode(text)
-    words = tokenizer.decode(targets).split()
+    words = tokenizer.target_words(text)
     if not words:
         return []
     n_frames = log_probs.shape[0]
@@ -99,7 +99,7 @@ def align_words(
 
 def cut_words(
     model: torch.nn.Module,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     wav: np.ndarray,
     text: str,
     keep: set[str],
@@ -260,7 +260,7 @@ def _spread(words: list[str], duration: float, offset: float) -> list[WordTiming
 
 def word_boundary_errors(
     model,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     items,
     snap: bool = True,
     start_pad: float = START_PAD,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.decode.beam import FlashlightCTC
-from asr.decode.english_lm import resolve_lm
+from asr.decode.english_lm import ENGLISH, resolve_lm
 
 SIL_TOKEN = "|"  # flashlight's word separator stands for our space character
 
@@ -69,6 +69,8 @@ class DecodingOptions:
         unknown = set(defaults) - set(MODEL_DEFAULTS)
         if unknown:
             raise ValueError(f"unknown model decoding default(s) {sorted(unknown)}")
+        if defaults.get("lm") not in (None, ENGLISH):
+            raise ValueError(f"a model's default LM can only be {ENGLISH!r}")
         return cls(**defaults)
 
     @classmethod
@@ -85,13 +87,24 @@ class DecodingOptions:
         Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
 
-MODEL_DEFAULTS = ("pad_ms",)  # DecodingOptions a checkpoint may set for itself
+# DecodingOptions a checkpoint may set for itself: how it reads audio and, for a
+# phone model (whose greedy output is phones), beam search with the named
+# general-English LM
+MODEL_DEFAULTS = ("pad_ms", "decoder", "lm", "lm_weight", "word_score", "beam_size")
+# a phone model's defaults: the weights that gave the lowest WER on held-out
+# LibriSpeech speakers (recipes/english/README.md)
+PHONE_MODEL_DECODING = {
+    "decoder": "beam",
+    "lm": ENGLISH,
+    "lm_weight": 1.5,
+    "word_score": -1.0,
+}
 
 
 class GreedyDecoder:
     """Best path: argmax per frame, merge repeats, drop blanks (id 0)."""
 
-    def __init__(self, tokenizer: CharTokenizer):
+    def __init__(self, tokenizer: Tokenizer):
         self.tokenizer = tokenizer
 
     def decode(self, log_probs, lens) -> list[list[Hypothesis]]:
@@ -99,7 +112,7 @@ class GreedyDecoder:
         return [[h] for h in greedy_decode(log_probs, lens, self.tokenizer)]
 
 
-def greedy_decode(log_probs, lens, tokenizer: CharTokenizer) -> list[Hypothesis]:
+def greedy_decode(log_probs, lens, tokenizer: Tokenizer) -> list[Hypothesis]:
     """log_probs: shape = (B, T, V) (numpy, or a CPU tensor); lens: (B,) valid
     frames per row."""
     log_probs = np.asarray(log_probs, dtype=np.float32)
@@ -121,7 +134,7 @@ class BeamSearchDecoder:
     """flashlight-text's CTC beam search (asr.decode.beam), with optional lexicon
     and word LM."""
 
-    def __init__(self, options: DecodingOptions, tokenizer: CharTokenizer):
+    def __init__(self, options: DecodingOptions, tokenizer: Tokenizer):
         self.tokenizer, self.options = tokenizer, options
         if " " not in tokenizer.symbols:
             raise ValueError("beam decoding needs a vocabulary with a space character")
@@ -178,7 +191,7 @@ class BeamSearchDecoder:
         return Hypothesis(text, self.tokenizer.encode(text), score)
 
 
-def build_decoder(options: DecodingOptions, tokenizer: CharTokenizer):
+def build_decoder(options: DecodingOptions, tokenizer: Tokenizer):
     """The decoder ``options`` asks for (greedy, or beam with lexicon / LM)."""
     if options.decoder == "greedy":
         if options.lm or options.lexicon:
@@ -211,11 +224,12 @@ def lm_words(lm_path: str | Path) -> list[str]:
     return words
 
 
-def write_lexicon(words: list[str], tokenizer: CharTokenizer, path: Path) -> str:
-    """Spell each word with the model's characters: 'word w o r d |' per line."""
-    known = set(tokenizer.symbols)
+def write_lexicon(words: list[str], tokenizer: Tokenizer, path: Path) -> str:
+    """Spell each word with the model's tokens, 'word w o r d |' per line (a
+    phone model: one line per pronunciation, 'word R EH D |'); words the model
+    cannot spell are left out."""
     with open(path, "w", encoding="utf-8") as f:
         for w in sorted(set(words)):
-            if w and all(c in known for c in w):
-                f.write(f"{w}\t{' '.join(w)} {SIL_TOKEN}\n")
+            for spelling in tokenizer.spellings(w):
+                f.write(f"{w}\t{' '.join(spelling)} {SIL_TOKEN}\n")
     return str(path)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from asr.audio.padding import load_padded
 from asr.data.dataset import padded_batches
 from asr.data.manifest import Utterance
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.decode.decoder import DecodingOptions, build_decoder
 from asr.decode.metrics import score
 from asr.model.acoustic import ASRModel
@@ -48,7 +48,7 @@ def compute_emissions(
 
 def decode_emissions(
     options: DecodingOptions,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     emissions: Sequence[torch.Tensor],
 ) -> list[str]:
     decoder = build_decoder(options, tokenizer)
@@ -60,7 +60,7 @@ def decode_emissions(
 def tune_decoder(
     emissions: Sequence[torch.Tensor],
     references: Sequence[str],
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     base: DecodingOptions,
     lm_weights: Sequence[float],
     word_scores: Sequence[float],

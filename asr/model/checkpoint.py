@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer, tokenizer_from_dict
 from asr.features.frontend import FeatureConfig
 from asr.model.acoustic import ASRModel, ModelConfig
 from asr.model.bundled import CheckpointError
@@ -54,7 +54,7 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
 
 def model_to_dict(
     model: ASRModel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     metadata: dict | None = None,
     half: bool = False,
 ) -> dict:
@@ -76,7 +76,7 @@ def model_to_dict(
 def save_model(
     path: str | Path,
     model: ASRModel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     metadata: dict | None = None,
     half: bool = False,
 ) -> None:
@@ -85,7 +85,7 @@ def save_model(
 
 def load_model(
     path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[ASRModel, CharTokenizer, dict]:
+) -> tuple[ASRModel, Tokenizer, dict]:
     """Rebuild (model in eval mode, tokenizer, metadata) from a checkpoint file."""
     ckpt = safe_load(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
@@ -94,7 +94,7 @@ def load_model(
         raise CheckpointError(
             f"{path}: checkpoint format {ckpt['format_version']} is newer than this asr"
         )
-    tokenizer = CharTokenizer.from_dict(ckpt["tokenizer"])
+    tokenizer = tokenizer_from_dict(ckpt["tokenizer"])
     model = ASRModel(
         ModelConfig(**ckpt["model_config"]),
         FeatureConfig(**ckpt["feature_config"]),

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from asr.data.dataset import padded_batches
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.features.frontend import LogMel, level_gains
 from asr.model.acoustic import ASRModel, BiLSTMEncoder, ConvSubsampling, rnn_direction
 from asr.model.exported import (
@@ -151,7 +151,7 @@ def _gather_frames(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 def export_model(
     model: ASRModel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     path: str | Path,
     fmt: str | None = None,
     quantize: str | None = None,
@@ -189,7 +189,7 @@ def export_model(
 
 
 def export_metadata(
-    model: ASRModel, tokenizer: CharTokenizer, quantize: str | None
+    model: ASRModel, tokenizer: Tokenizer, quantize: str | None
 ) -> dict:
     """What decoding needs, and what the file is, as JSON-able values."""
     return {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.data.text import CharTokenizer
+from asr.data.text import tokenizer_from_dict
 from asr.model.bundled import CheckpointError
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".ts"}
@@ -58,7 +58,7 @@ class ExportedModel:
         if meta.get("asr_export_version", 0) > EXPORT_VERSION:
             raise CheckpointError(f"{path}: export format is newer than this asr")
         self.path, self.meta = path, meta
-        self.tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
+        self.tokenizer = tokenizer_from_dict(meta["tokenizer"])
         self.frame_seconds: float = meta["frame_seconds"]
         self.sample_rate: int = meta["sample_rate"]
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from asr.data.text import CharTokenizer, normalize_text
+from asr.data.text import PhoneTokenizer, Tokenizer, normalize_text
 from asr.decode.decoder import greedy_decode
 
 _UNITS = [
@@ -201,7 +201,9 @@ def expand(phrase: str, path: Path | str = "<grammar>") -> list[tuple[str, dict]
 class CommandMatcher:
     """Scores the grammar's phrases against one utterance's log-probs."""
 
-    def __init__(self, grammar: Grammar, tokenizer: CharTokenizer):
+    def __init__(self, grammar: Grammar, tokenizer: Tokenizer):
+        if isinstance(tokenizer, PhoneTokenizer):
+            raise ValueError("command grammars need a character model")
         self.grammar, self.tokenizer = grammar, tokenizer
         self.candidates = [
             (c, text, slots) for c in grammar.commands for text, slots in c.expansions
@@ -261,7 +263,7 @@ class CommandSpotter:
 
 
 def ctc_log_likelihoods(
-    log_probs: torch.Tensor, texts: list[str], tokenizer: CharTokenizer
+    log_probs: torch.Tensor, texts: list[str], tokenizer: Tokenizer
 ) -> torch.Tensor:
     """log p(text | audio) under CTC for each text. log_probs: (T, V) -> (N,)."""
     targets = [torch.tensor(tokenizer.encode(t), dtype=torch.long) for t in texts]

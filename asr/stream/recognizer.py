@@ -30,7 +30,7 @@ import webrtcvad
 
 from asr.audio.energy import level_db, pcm16
 from asr.audio.files import SAMPLE_RATE
-from asr.data.text import CharTokenizer
+from asr.data.text import PhoneTokenizer, Tokenizer
 from asr.decode.decoder import greedy_decode
 from asr.features.frontend import level_gains
 from asr.model.acoustic import ASRModel, rnn_direction
@@ -249,10 +249,16 @@ class StreamingRecognizer:
     def __init__(
         self,
         model: ASRModel,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         cfg: StreamingConfig | None = None,
         decoder=None,
     ):
+        if isinstance(tokenizer, PhoneTokenizer):
+            # partials are greedy, and a phone model's greedy output is phones
+            raise ValueError(
+                "streaming needs a character model; this one spells phones "
+                "(asr transcribe decodes it with its lexicon and LM)"
+            )
         self.model, self.tokenizer = model, tokenizer
         self.cfg = cfg or StreamingConfig()
         self.encoder = ChunkedEncoder(

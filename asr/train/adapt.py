@@ -22,7 +22,7 @@ from asr.audio.files import SAMPLE_RATE, AudioError
 from asr.audio.padding import load_padded
 from asr.data.dataset import collate, speed_perturb
 from asr.data.manifest import Utterance
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.features.augment import AugmentConfig
 from asr.features.spec_augment import SpecAugment
 from asr.model.acoustic import ASRModel
@@ -53,7 +53,7 @@ class AdaptResult:
         }
 
 
-def check_texts(utts: Sequence[Utterance], tokenizer: CharTokenizer) -> None:
+def check_texts(utts: Sequence[Utterance], tokenizer: Tokenizer) -> None:
     """ValueError unless every clip has a transcript the vocabulary can spell."""
     if not utts:
         raise ValueError("no clips to adapt on")
@@ -91,7 +91,7 @@ def step_batches(n: int, batch_size: int, steps: int, rng: random.Random):
 
 def adapt(
     model: ASRModel,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     utts: Sequence[Utterance],
     cfg: AdaptConfig = AdaptConfig(),
     on_step: Callable[[int, float], None] | None = None,

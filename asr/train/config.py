@@ -21,6 +21,16 @@ class DataConfig:
     prefetch_factor: int = 0  # batches each worker keeps ready; 0: auto
     persistent_workers: bool = True  # keep the workers from epoch to epoch
     sortagrad: bool = True  # first epoch short-to-long
+    # what the model spells: char (its training texts' characters) or phone
+    # (ARPAbet through the CMU dictionary; decoded with a lexicon and word LM)
+    units: str = "char"
+    # a phone model's own pronunciations (CMUdict format) for training words the
+    # CMU dictionary lacks, e.g. from recipes/english/lexicon.py
+    lexicon: str = ""
+
+    def __post_init__(self) -> None:
+        if self.units not in ("char", "phone"):
+            raise ValueError(f"data.units must be char or phone, not {self.units!r}")
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.model.checkpoint import atomic_save, average_checkpoints, save_model
 from asr.train.run_state import Progress
 
@@ -21,7 +21,7 @@ def keep_epoch(
     epoch: int,
     keep: int,
     model: nn.Module,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     meta: dict,
 ) -> None:
     """Save epoch ``epoch``'s weights as epochs/NNN.pt; only the last ``keep``

@@ -14,24 +14,25 @@ from torch import nn
 
 from asr.audio.files import SAMPLE_RATE, load_audio
 from asr.data.manifest import Utterance, sample_indices
-from asr.data.text import CharTokenizer
+from asr.data.text import Tokenizer
 from asr.features.frontend import check_stats_features, compute_cmvn_stats
 from asr.features.spec_augment import SpecAugment, VocalTractWarp
 from asr.model.acoustic import ASRModel
 from asr.model.checkpoint import load_model, safe_load
 from asr.train.config import OptimConfig, TrainConfig
+from asr.train.vocab import fine_tune_vocab
 
 log = logging.getLogger(__name__)
 
 
 def init_from_checkpoint(
     path: str, cfg: TrainConfig, texts
-) -> tuple[ASRModel, CharTokenizer]:
+) -> tuple[ASRModel, Tokenizer]:
     """A new model for ``cfg`` holding a trained checkpoint's weights (fine-tuning).
 
     The architecture must match (dropout and the intermediate-CTC loss may
-    differ: they hold no weights); the checkpoint's vocabulary is kept and must
-    cover every character of ``texts``; its CMVN statistics come along."""
+    differ: they hold no weights); the vocabulary follows ``fine_tune_vocab``;
+    the CMVN statistics come along."""
     trained, tokenizer, _ = load_model(path)
     free = ("dropout", "inter_ctc_weight", "inter_ctc_layer")
     shape = dataclasses.replace(trained.cfg, **{k: getattr(cfg.model, k) for k in free})
@@ -40,36 +41,12 @@ def init_from_checkpoint(
             f"trainer.init_from={path}: its model config {trained.cfg} differs from "
             f"model={cfg.model}"
         )
-    unknown = set()
-    for text in texts:
-        unknown |= set(text) - set(tokenizer.symbols)
-    if unknown and not cfg.trainer.init_add_chars:
-        raise ValueError(
-            f"trainer.init_from={path}: the training texts use characters its "
-            f"vocabulary lacks: {sorted(unknown)} (trainer.init_add_chars=true "
-            "appends them)"
-        )
-    state = trained.float().state_dict()
-    if unknown:
-        tokenizer = CharTokenizer([*tokenizer.symbols, *sorted(unknown)])
-        state = _grow_head(state, len(tokenizer))
+    tokenizer, state = fine_tune_vocab(
+        path, tokenizer, trained.float().state_dict(), cfg, texts
+    )
     model = ASRModel(cfg.model, cfg.features, len(tokenizer))
     model.load_state_dict(state)
     return model, tokenizer
-
-
-def _grow_head(state: dict, vocab_size: int) -> dict:
-    """The CTC head's weights with rows appended for new symbols (ids kept): zero
-    weights and the lowest bias of the trained symbols, so that a new symbol
-    starts as the least likely one and the trained outputs are unchanged."""
-    weight, bias = state["head.proj.weight"], state["head.proj.bias"]
-    n_new = vocab_size - len(bias)
-    state = dict(state)
-    state["head.proj.weight"] = torch.cat(
-        [weight, weight.new_zeros(n_new, weight.shape[1])]
-    )
-    state["head.proj.bias"] = torch.cat([bias, bias[1:].min().repeat(n_new)])
-    return state
 
 
 def lr_lambda(cfg: OptimConfig, total_steps: int) -> Callable[[int], float]:

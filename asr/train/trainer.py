@@ -19,7 +19,6 @@ from asr.audio.files import SAMPLE_RATE
 from asr.data.dataset import SpeechDataset, noise_recordings
 from asr.data.manifest import Manifest, read_manifest
 from asr.data.sampler import DistributedDurationBatchSampler
-from asr.data.text import CharTokenizer
 from asr.features.edges import EdgeCrop, EdgePad, EdgeTrim
 from asr.features.spec_augment import SpecAugment, VocalTractWarp
 from asr.features.wave_augment import AdditiveNoise, BandLimit, RandomEQ
@@ -49,6 +48,7 @@ from asr.train.setup import (
     training_cmvn_stats,
 )
 from asr.train.validate import log_epoch, validate_greedy
+from asr.train.vocab import build_tokenizer, model_decoding
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Trainer:
                 tc.init_from, cfg, self.train_utts.texts()
             )
         else:
-            self.tokenizer = CharTokenizer.build(self.train_utts.texts())
+            self.tokenizer = build_tokenizer(cfg.data, self.train_utts.texts())
             self.model = ASRModel(cfg.model, cfg.features, len(self.tokenizer))
         if not tc.init_from or cfg.data.cmvn_stats:
             self.model.frontend.cmvn.set_stats(*self._cmvn_stats())
@@ -158,6 +158,7 @@ class Trainer:
             "dev_cer": dev["cer"],
             "asr_version": __version__,
             "config": dataclasses.asdict(self.cfg),
+            "decoding": model_decoding(self.tokenizer),
         }
 
     # ---- loop ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from torch import nn
 from asr.data.dataset import SpeechDataset, collate
 from asr.data.manifest import Utterance
 from asr.data.sampler import DurationBatchSampler
-from asr.data.text import CharTokenizer
+from asr.data.text import PhoneTokenizer, Tokenizer
 from asr.decode.metrics import score
 from asr.train.distributed import Dist
 from asr.transcribe import Transcriber
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def validate_greedy(
     model: nn.Module,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     dev_utts: list[Utterance],
     batch_seconds: float,
     dist: Dist,
@@ -46,9 +46,18 @@ def validate_greedy(
         hyps = greedy.decode_batch(batch.wavs, batch.wav_lens)
         decoded += [(i, hyp.text) for i, hyp in zip(batch.indices, hyps)]
     decoded = sorted(x for share in dist.gather(decoded) for x in share)
-    refs, hyps = [utts[i].text for i, _ in decoded], [h for _, h in decoded]
+    # in the model's own units: a phone model's words are pronunciations, so its
+    # "WER" is a phone error rate (words apart or not)
+    refs = [tokenizer.decode(tokenizer.encode(utts[i].text)) for i, _ in decoded]
+    hyps = [h for _, h in decoded]
     report = score(refs, hyps)
-    return {"wer": report.wer, "cer": report.cer, "example": (refs[-1], hyps[-1])}
+    label = "PER" if isinstance(tokenizer, PhoneTokenizer) else "WER"
+    return {
+        "wer": report.wer,
+        "cer": report.cer,
+        "label": label,
+        "example": (refs[-1], hyps[-1]),
+    }
 
 
 def log_epoch(writer, epoch: int, stats: dict, dev: dict, seconds: float) -> None:
@@ -64,8 +73,9 @@ def log_epoch(writer, epoch: int, stats: dict, dev: dict, seconds: float) -> Non
             stats["audio_seconds"] / max(stats["train_seconds"], 1e-9),
         )
     log.info(
-        "epoch %d: dev WER %.2f%% CER %.2f%% (validation %.1fs) | %s -> %s",
+        "epoch %d: dev %s %.2f%% CER %.2f%% (validation %.1fs) | %s -> %s",
         epoch,
+        dev.get("label", "WER"),
         100 * dev["wer"],
         100 * dev["cer"],
         seconds,

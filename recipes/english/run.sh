@@ -6,6 +6,10 @@
 #   bash recipes/english/run.sh                         # all stages
 #   bash recipes/english/run.sh --stage 4 trainer.epochs=5   # one stage on, + overrides
 #   EXP=/work/runs/english bash recipes/english/run.sh --stage 4
+#   # a phone model (ARPAbet, decoded with the CMU lexicon and --lm english),
+#   # fine-tuned from the character model:
+#   INIT=exp/english/best.pt EXP=exp/english_phone bash recipes/english/run.sh \
+#       --stage 4 --stop-stage 5 data.units=phone data.lexicon=data/english/extra.dict
 # Extra arguments are Hydra overrides for the training stage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -48,6 +52,9 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
         --librispeech data/librispeech/dev-clean.jsonl \
         --speechocean data/speechocean762/train.jsonl \
         --synth-sentences $data/synth_sentences/manifest.jsonl --out $data
+    # a phone model's pronunciations of the words the CMU dictionary lacks
+    $PY recipes/english/lexicon.py $data/train_synth.jsonl $data/dev.jsonl \
+        --out $data/extra.dict
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
@@ -62,7 +69,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-    echo "stage 5: WER per held-out set, greedy"
+    echo "stage 5: WER per held-out set, greedy (a phone model: its lexicon and LM)"
     for set in ls_dev so_dev an4_dev fsdd_dev synth_dev; do
         echo "== $set"
         $ASR evaluate $data/$set.jsonl --model "$exp/best.pt" \
