@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from flashlight.lib.text.dictionary import load_words
 
 from asr.data.text import BLANK, CharTokenizer
 from asr.decode.alignment import align_words
@@ -66,6 +67,21 @@ def test_lm_words_build_the_lexicon_and_nbest(tmp_path):
     opts = DecodingOptions(decoder="beam", lm=str(lm), lm_weight=3.0)
     ((best,),) = build_decoder(opts, TOK).decode(AMBIGUOUS, torch.tensor([6]))
     assert best.text == "bot"
+
+
+def test_the_most_probable_of_many_homophones_is_kept(tmp_path):
+    # flashlight's trie keeps 6 words per spelling: with 8 words spelt "b o t"
+    # (a phone model's "to", "too", "two", ...), the LM's favourite must be one
+    words = [f"w{k}" for k in range(8)]
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("".join(f"{w}\tb o t |\n" for w in words))
+    # the favourite: the word flashlight's lexicon reader gives last
+    favourite = list(load_words(str(lexicon)))[-1]
+    lm = tmp_path / "lm.arpa"
+    write_arpa(estimate([*words, *[favourite] * 3], 2), lm)
+    opts = DecodingOptions(decoder="beam", lexicon=str(lexicon), lm=str(lm))
+    ((best,),) = build_decoder(opts, TOK).decode(AMBIGUOUS, torch.tensor([6]))
+    assert best.text == favourite
 
 
 def test_greedy_with_an_lm_is_refused():

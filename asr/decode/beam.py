@@ -78,9 +78,14 @@ class FlashlightCTC:
     def _trie(self, spellings: dict, sep: int) -> Trie:
         trie = Trie(self.tokens.index_size(), sep)
         start = self.lm.start(False)
+        scored = []
         for word, variants in spellings.items():
             index = self.words.get_index(word)
-            _, score = self.lm.score(start, index)
+            scored.append((self.lm.score(start, index)[1], index, variants))
+        # a trie node keeps at most 6 words (flashlight's limit): a phone model's
+        # homophones ("to", "too", "two", ...) go in most probable first
+        scored.sort(key=lambda x: -x[0])
+        for score, index, variants in scored:
             for spelling in variants:
                 trie.insert([self.tokens.get_index(t) for t in spelling], index, score)
         trie.smear(SmearingMode.MAX)

@@ -206,8 +206,9 @@ class Trainer:
             self.model.load_state_dict(averaged["state_dict"])
             dev = self.validate()
             log.info(
-                "average of the last %d epochs: dev WER %.2f%% CER %.2f%% -> %s",
+                "average of the last %d epochs: dev %s %.2f%% CER %.2f%% -> %s",
                 tc.average_last,
+                dev["label"],
                 100 * dev["wer"],
                 100 * dev["cer"],
                 self.out_dir / "avg.pt",
