@@ -69,7 +69,7 @@ def test_lm_words_build_the_lexicon_and_nbest(tmp_path):
     assert best.text == "bot"
 
 
-def test_the_most_probable_of_many_homophones_is_kept(tmp_path):
+def test_the_most_probable_of_many_homophones_is_kept(tmp_path, capfd):
     # flashlight's trie keeps 6 words per spelling: with 8 words spelt "b o t"
     # (a phone model's "to", "too", "two", ...), the LM's favourite must be one
     words = [f"w{k}" for k in range(8)]
@@ -82,6 +82,7 @@ def test_the_most_probable_of_many_homophones_is_kept(tmp_path):
     opts = DecodingOptions(decoder="beam", lexicon=str(lexicon), lm=str(lm))
     ((best,),) = build_decoder(opts, TOK).decode(AMBIGUOUS, torch.tensor([6]))
     assert best.text == favourite
+    assert "Trie" not in capfd.readouterr().err  # the dropped words, quietly
 
 
 def test_greedy_with_an_lm_is_refused():

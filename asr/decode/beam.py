@@ -85,9 +85,11 @@ class FlashlightCTC:
         # a trie node keeps at most 6 words (flashlight's limit): a phone model's
         # homophones ("to", "too", "two", ...) go in most probable first
         scored.sort(key=lambda x: -x[0])
-        for score, index, variants in scored:
-            for spelling in variants:
-                trie.insert([self.tokens.get_index(t) for t in spelling], index, score)
+        with _quiet_stderr():  # flashlight says so on stderr for each word dropped
+            for score, index, variants in scored:
+                for spelling in variants:
+                    ids = [self.tokens.get_index(t) for t in spelling]
+                    trie.insert(ids, index, score)
         trie.smear(SmearingMode.MAX)
         return trie
 
