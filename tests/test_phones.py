@@ -3,6 +3,7 @@ vocabulary and head, lexicon + LM decoding of phones, and where they are refused
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.cli.common import decoding_options
+from asr.cli.common import decoding_args, decoding_options
 from asr.data.lexicon import PHONES, Lexicon, cmudict
 from asr.data.text import (
     BLANK,
@@ -105,24 +106,13 @@ def test_a_phone_model_decodes_with_the_lm_unless_greedy_is_asked_for():
     assert DecodingOptions.for_model(PHONE_MODEL_DECODING).lm == "english"
     with pytest.raises(ValueError, match="default LM"):
         DecodingOptions.for_model({"lm": "/home/someone/lm.arpa"})
-    flags = dict.fromkeys(
-        (
-            "decoding_config",
-            "decoder",
-            "beam_size",
-            "nbest",
-            "lm",
-            "lexicon",
-            "lm_weight",
-            "word_score",
-            "word_timestamps",
-            "pad_ms",
-        )
-    )
-    args = type("Args", (), flags)
+    parser = argparse.ArgumentParser()
+    decoding_args(parser)
+    args = parser.parse_args([])
     assert decoding_options(args, PHONE_MODEL_DECODING).decoder == "beam"
-    args.decoder = "greedy"
-    greedy = decoding_options(args, PHONE_MODEL_DECODING)
+    greedy = decoding_options(
+        parser.parse_args(["--decoder", "greedy"]), PHONE_MODEL_DECODING
+    )
     assert (greedy.decoder, greedy.lm) == ("greedy", None)
 
 
