@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -212,21 +211,36 @@ def test_a_phone_run_stops_on_words_without_pronunciation(an4_manifest, tmp_path
     ]
 
 
-def test_streaming_and_commands_refuse_a_phone_model():
+def test_streaming_refuses_a_phone_model():
     from asr.features.frontend import FeatureConfig
     from asr.model.acoustic import ASRModel, ModelConfig
-    from asr.stream.grammar import CommandMatcher, Grammar
     from asr.stream.recognizer import StreamingRecognizer
 
     cfg = ModelConfig(conv_channels=4, hidden_size=16, n_layers=2)
     model = ASRModel(cfg, FeatureConfig(), len(PH)).eval()
     with pytest.raises(ValueError, match="streaming needs a character model"):
         StreamingRecognizer(model, PH)
-    with pytest.raises(ValueError, match="character model"):
-        CommandMatcher(
-            Grammar.load(Path(__file__).parent.parent / "examples" / "commands.yaml"),
-            PH,
-        )
+
+
+def test_a_grammar_of_own_words_matches_a_phone_model(tmp_path):
+    from asr.stream.grammar import CommandMatcher, Grammar, GrammarError
+
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        "commands:\n"
+        '  - {phrase: "next page", action: {emit: {do: next}}}\n'
+        '  - {phrase: "call mom", action: {emit: {do: call}}}\n'
+    )
+    matcher = CommandMatcher(Grammar.load(path), PH)
+    said = ["K", "AO", "L", "-", "M", "AA", "M"]  # "call mom"
+    lp = emissions([" " if p == "-" else p for p in said], PH)[0]
+    m = matcher.match(lp)
+    assert m is not None and m.text == "call mom" and m.confidence > 0.9
+    other = emissions(["HH", "AH", "L", "OW"], PH)[0]  # "hello": neither phrase
+    assert matcher.match(other) is None
+    path.write_text('commands:\n  - {phrase: "zorp on", action: {emit: {do: z}}}\n')
+    with pytest.raises(GrammarError, match=r"no pronunciation of \['zorp'\]"):
+        CommandMatcher(Grammar.load(path), PH)
 
 
 def test_a_phone_model_exports_with_its_lexicon_and_defaults(tmp_path):

@@ -202,31 +202,43 @@ class CommandMatcher:
     """Scores the grammar's phrases against one utterance's log-probs."""
 
     def __init__(self, grammar: Grammar, tokenizer: Tokenizer):
-        if isinstance(tokenizer, PhoneTokenizer):
-            raise ValueError("command grammars need a character model")
         self.grammar, self.tokenizer = grammar, tokenizer
         self.candidates = [
             (c, text, slots) for c in grammar.commands for text, slots in c.expansions
         ]
+        phones = isinstance(tokenizer, PhoneTokenizer)
         known = set(tokenizer.symbols)
         for c, text, _ in self.candidates:
-            missing = sorted(set(text) - known)
+            if phones and tokenizer.unknown_words(text):
+                raise GrammarError(
+                    f"{c.phrase!r}: no pronunciation of "
+                    f"{tokenizer.unknown_words(text)} in the model's lexicon"
+                )
+            missing = [] if phones else sorted(set(text) - known)
             if missing:
                 raise GrammarError(
                     f"{c.phrase!r}: the model has no {missing} in its vocabulary"
                 )
+        # a phrase's targets: a phone model spells it with first pronunciations
+        self.targets = [tokenizer.encode(text) for _, text, _ in self.candidates]
 
     @torch.inference_mode()
     def match(self, log_probs: torch.Tensor) -> Match | None:
         """log_probs: shape = (T, V) -> the best phrase, if confident enough."""
         free = greedy_decode(
             log_probs[None], torch.tensor([len(log_probs)]), self.tokenizer
-        )[0].text
-        texts = [t for _, t, _ in self.candidates]
-        garbage = [g for g in {free, ""} if g not in texts]
-        scores = ctc_log_likelihoods(log_probs, [*texts, *garbage], self.tokenizer)
+        )[0]
+        # the garbage hypotheses: what the model heard freely, and nothing
+        heard = (
+            free.tokens
+            if isinstance(self.tokenizer, PhoneTokenizer)
+            else self.tokenizer.encode(free.text)
+        )
+        garbage = [g for g in ([], heard) if g not in self.targets]
+        garbage = [g for k, g in enumerate(garbage) if g not in garbage[:k]]
+        scores = ctc_log_likelihoods(log_probs, [*self.targets, *garbage])
         posteriors = torch.softmax(scores, dim=0)
-        best = int(posteriors[: len(texts)].argmax())
+        best = int(posteriors[: len(self.targets)].argmax())
         confidence = float(posteriors[best])
         if confidence < self.grammar.threshold:
             return None
@@ -263,16 +275,17 @@ class CommandSpotter:
 
 
 def ctc_log_likelihoods(
-    log_probs: torch.Tensor, texts: list[str], tokenizer: Tokenizer
+    log_probs: torch.Tensor, token_ids: list[list[int]]
 ) -> torch.Tensor:
-    """log p(text | audio) under CTC for each text. log_probs: (T, V) -> (N,)."""
-    targets = [torch.tensor(tokenizer.encode(t), dtype=torch.long) for t in texts]
+    """log p(tokens | audio) under CTC for each token sequence. log_probs:
+    (T, V) -> (N,)."""
+    targets = [torch.tensor(ids, dtype=torch.long) for ids in token_ids]
     lens = torch.tensor([len(t) for t in targets])
     padded = torch.nn.utils.rnn.pad_sequence(
         [t if len(t) else torch.zeros(1, dtype=torch.long) for t in targets],
         batch_first=True,
     )
-    n, frames = len(texts), log_probs.shape[0]
+    n, frames = len(token_ids), log_probs.shape[0]
     lp = log_probs.float()[:, None].expand(frames, n, -1)
     loss = torch.nn.functional.ctc_loss(
         lp,
