@@ -211,15 +211,40 @@ def test_a_phone_run_stops_on_words_without_pronunciation(an4_manifest, tmp_path
     ]
 
 
-def test_streaming_refuses_a_phone_model():
+def test_a_phone_model_streams_through_its_lexicon_decoder():
+    from asr.audio.files import load_audio
+    from asr.cli.stream import phone_decoder
+    from asr.decode.decoder import BeamSearchDecoder, Hypothesis
     from asr.features.frontend import FeatureConfig
     from asr.model.acoustic import ASRModel, ModelConfig
     from asr.stream.recognizer import StreamingRecognizer
+    from tests.conftest import clip_rows
 
     cfg = ModelConfig(conv_channels=4, hidden_size=16, n_layers=2)
     model = ASRModel(cfg, FeatureConfig(), len(PH)).eval()
-    with pytest.raises(ValueError, match="streaming needs a character model"):
+    model.decoding_defaults = {}
+    with pytest.raises(ValueError, match="streams with its lexicon decoder"):
         StreamingRecognizer(model, PH)
+    model.decoding_defaults = {"lm": None}  # (the general LM: slow to build here)
+    assert isinstance(phone_decoder(model, PH), BeamSearchDecoder)
+    assert phone_decoder(model, CharTokenizer([BLANK, " ", "a"])) is None
+
+    class Words:  # stands in for the lexicon decoder: says what it was given
+        calls = 0
+
+        def decode(self, lp, lens):
+            Words.calls += 1
+            return [[Hypothesis(f"words of {int(lens[0])} frames", [], 0.0)]]
+
+    rec = StreamingRecognizer(model, PH, decoder=Words())
+    wav = load_audio(clip_rows()[0][0])
+    events = [e for k in range(0, len(wav), 1600) for e in rec.feed(wav[k : k + 1600])]
+    events += rec.flush()
+    texts = {e.type: e.text for e in events}
+    assert texts["partial"].startswith("words of") and texts["final"].startswith(
+        "words of"
+    )
+    assert Words.calls >= 2
 
 
 def test_a_grammar_of_own_words_matches_a_phone_model(tmp_path):

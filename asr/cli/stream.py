@@ -15,7 +15,8 @@ import numpy as np
 import soundfile as sf
 
 from asr.cli.common import load_transcriber, model_args
-from asr.decode.decoder import DecodingOptions
+from asr.data.text import PhoneTokenizer
+from asr.decode.decoder import PHONE_MODEL_DECODING, DecodingOptions, build_decoder
 
 if TYPE_CHECKING:
     from asr.stream.recognizer import Event, StreamingRecognizer
@@ -205,7 +206,16 @@ def make_recognizer(args, model, tokenizer) -> StreamingRecognizer:
     )
     if args.threads:
         torch.set_num_threads(args.threads)
-    return StreamingRecognizer(model, tokenizer, cfg)
+    return StreamingRecognizer(model, tokenizer, cfg, phone_decoder(model, tokenizer))
+
+
+def phone_decoder(model, tokenizer):
+    """A phone model's lexicon + LM decoder (its own defaults), else None: a
+    character model streams greedily."""
+    if not isinstance(tokenizer, PhoneTokenizer):
+        return None
+    defaults = {**PHONE_MODEL_DECODING, **model.decoding_defaults}
+    return build_decoder(DecodingOptions.for_model(defaults), tokenizer)
 
 
 def run_events(rec: StreamingRecognizer, blocks, on_event, done=None) -> int:

@@ -253,12 +253,11 @@ class StreamingRecognizer:
         cfg: StreamingConfig | None = None,
         decoder=None,
     ):
-        if isinstance(tokenizer, PhoneTokenizer):
-            # partials are greedy, and a phone model's greedy output is phones
-            raise ValueError(
-                "streaming needs a character model; this one spells phones "
-                "(asr transcribe decodes it with its lexicon and LM)"
-            )
+        # a phone model's greedy output is phones: its partials too go through
+        # the (lexicon + LM) decoder
+        self.phones = isinstance(tokenizer, PhoneTokenizer)
+        if self.phones and decoder is None:
+            raise ValueError("a phone model streams with its lexicon decoder")
         self.model, self.tokenizer = model, tokenizer
         self.cfg = cfg or StreamingConfig()
         self.encoder = ChunkedEncoder(
@@ -314,6 +313,8 @@ class StreamingRecognizer:
 
     def _partial_text(self) -> str:
         lp = torch.cat([self.encoder.committed(), self.encoder.lookahead])
+        if self.phones:
+            return self._decode_one(lp)
         return greedy_decode(lp[None], torch.tensor([len(lp)]), self.tokenizer)[0].text
 
     def _final(self) -> Event:
