@@ -1,6 +1,7 @@
 """Pronunciations for phone models: the CMU dictionary that the ``pocketsphinx``
-wheel ships (134k words, ARPAbet without stress marks; BSD-style licence) and the
-user's own entries in the same format, one ``word PH PH ...`` per line."""
+wheel ships (126k words, 134k pronunciations, ARPAbet without stress marks;
+BSD-style licence) and the user's own entries in the same format, one
+``word PH PH ...`` per line."""
 
 from __future__ import annotations
 
