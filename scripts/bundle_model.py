@@ -19,7 +19,6 @@ import argparse
 from pathlib import Path
 
 from asr.data.manifest import read_manifest
-from asr.data.text import PhoneTokenizer
 from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
 from asr.model.bundled import default_export_path, default_model_path
@@ -87,8 +86,7 @@ def main() -> None:
     size = args.output.stat().st_size
     print(
         f"{args.output}: {size / 2**20:.1f} MiB, {model.n_params() / 1e6:.2f} M "
-        f"parameters, dev {'PER' if isinstance(tok, PhoneTokenizer) else 'WER'} "
-        f"{100 * meta['dev_wer']:.2f}%"
+        f"parameters, dev {tok.error_label} {100 * meta['dev_wer']:.2f}%"
     )
     if size > MAX_BYTES:
         raise SystemExit(f"{args.output} is over 20 MiB: too large to bundle")

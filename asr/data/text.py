@@ -3,6 +3,7 @@ or phones through a pronunciation lexicon."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -29,6 +30,8 @@ class CharTokenizer:
 
     The vocabulary is built from training text and stored in the checkpoint.
     """
+
+    error_label = "WER"  # what a greedy dev error rate in its own units is
 
     def __init__(self, symbols: list[str]):
         if not symbols or symbols[0] != BLANK:
@@ -79,6 +82,8 @@ class PhoneTokenizer:
     homophones. Pronunciations come from ``extra`` (the run's own entries, kept
     in the checkpoint) first, then the CMU dictionary."""
 
+    error_label = "PER"  # its greedy words are pronunciations: phone errors
+
     def __init__(self, symbols: list[str], extra: Lexicon | None = None):
         if not symbols or symbols[0] != BLANK or " " not in symbols:
             raise ValueError("a phone vocabulary is the blank, the space, then phones")
@@ -121,12 +126,9 @@ class PhoneTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         """ids (no blanks, repeats already collapsed) -> phones, a word's joined by
         "-": "DH-AH K-AE-T"."""
-        text = "".join(
-            " " if self.symbols[i] == " " else f"-{self.symbols[i]}"
-            for i in ids
-            if i != 0
-        )
-        return " ".join(w.strip("-") for w in text.split() if w.strip("-"))
+        symbols = [self.symbols[i] for i in ids if i != 0]
+        words = itertools.groupby(symbols, key=lambda s: s == " ")
+        return " ".join("-".join(word) for space, word in words if not space)
 
     def spellings(self, word: str) -> list[list[str]]:
         return [list(p) for p in self.pronunciations(word)]

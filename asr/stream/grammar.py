@@ -209,16 +209,14 @@ class CommandMatcher:
         phones = isinstance(tokenizer, PhoneTokenizer)
         known = set(tokenizer.symbols)
         for c, text, _ in self.candidates:
-            if phones and tokenizer.unknown_words(text):
-                raise GrammarError(
-                    f"{c.phrase!r}: no pronunciation of "
-                    f"{tokenizer.unknown_words(text)} in the model's lexicon"
-                )
-            missing = [] if phones else sorted(set(text) - known)
+            if phones:
+                missing = tokenizer.unknown_words(text)
+                where = f"no pronunciation of {missing} in the model's lexicon"
+            else:
+                missing = sorted(set(text) - known)
+                where = f"the model has no {missing} in its vocabulary"
             if missing:
-                raise GrammarError(
-                    f"{c.phrase!r}: the model has no {missing} in its vocabulary"
-                )
+                raise GrammarError(f"{c.phrase!r}: {where}")
         # a phrase's targets: a phone model spells it with first pronunciations
         self.targets = [tokenizer.encode(text) for _, text, _ in self.candidates]
 

@@ -11,7 +11,7 @@ from torch import nn
 from asr.data.dataset import SpeechDataset, collate
 from asr.data.manifest import Utterance
 from asr.data.sampler import DurationBatchSampler
-from asr.data.text import PhoneTokenizer, Tokenizer
+from asr.data.text import Tokenizer
 from asr.decode.metrics import score
 from asr.train.distributed import Dist
 from asr.transcribe import Transcriber
@@ -51,11 +51,10 @@ def validate_greedy(
     refs = [tokenizer.decode(tokenizer.encode(utts[i].text)) for i, _ in decoded]
     hyps = [h for _, h in decoded]
     report = score(refs, hyps)
-    label = "PER" if isinstance(tokenizer, PhoneTokenizer) else "WER"
     return {
         "wer": report.wer,
         "cer": report.cer,
-        "label": label,
+        "label": tokenizer.error_label,
         "example": (refs[-1], hyps[-1]),
     }
 
