@@ -55,6 +55,18 @@ def test_lexicon_constrains_the_output(tmp_path):
     assert best.text == "bot"
 
 
+def test_beam_size_token_limits_the_tokens_tried_per_frame(tmp_path):
+    # "bot" needs frame 3's second-likeliest token ("o" after "a")
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("bot\tb o t |\n")
+    texts = {}
+    for n in (1, 2):
+        opts = DecodingOptions(decoder="beam", lexicon=str(lexicon), beam_size_token=n)
+        ((best,),) = build_decoder(opts, TOK).decode(AMBIGUOUS, torch.tensor([6]))
+        texts[n] = best.text
+    assert texts == {1: "", 2: "bot"}
+
+
 def test_lm_words_build_the_lexicon_and_nbest(tmp_path):
     lm = tmp_path / "lm.arpa"
     write_arpa(estimate(["bot", "bot", "bot", "bat"], 2), lm)

@@ -113,6 +113,10 @@ def test_a_phone_model_decodes_with_the_lm_unless_greedy_is_asked_for():
         parser.parse_args(["--decoder", "greedy"]), PHONE_MODEL_DECODING
     )
     assert (greedy.decoder, greedy.lm) == ("greedy", None)
+    wide = decoding_options(
+        parser.parse_args(["--beam-size-token", "41"]), PHONE_MODEL_DECODING
+    )
+    assert (wide.beam_size, wide.beam_size_token) == (200, 41)
 
 
 def test_a_character_head_is_recut_for_phones():

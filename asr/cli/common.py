@@ -89,6 +89,12 @@ def decoding_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--decoder", choices=["greedy", "beam"])
     g.add_argument("--beam-size", type=int)
     g.add_argument(
+        "--beam-size-token",
+        type=int,
+        help="extend hypotheses by only the N likeliest tokens of each frame "
+        "(default: the model's own, else all)",
+    )
+    g.add_argument(
         "--nbest",
         type=int,
         help="keep N hypotheses per segment (JSON: segments[].alternatives)",
@@ -121,6 +127,7 @@ def decoding_options(args, model_defaults: dict | None = None) -> DecodingOption
         for k in (
             "decoder",
             "beam_size",
+            "beam_size_token",
             "nbest",
             "lm",
             "lexicon",

@@ -43,13 +43,14 @@ class FlashlightCTC:
         nbest: int,
         **search,
     ):
-        """``search``: beam_size, beam_threshold, lm_weight, word_score."""
+        """``search``: beam_size, beam_threshold, lm_weight, word_score and
+        optionally beam_size_token (tokens tried per frame; 0 or absent: all)."""
         self.nbest, self.tokens = nbest, Dictionary(tokens)
         self.blank = self.tokens.get_index(blank)
         sep = self.tokens.get_index(separator)
         common = dict(
             beam_size=search["beam_size"],
-            beam_size_token=self.tokens.index_size(),
+            beam_size_token=search.get("beam_size_token") or self.tokens.index_size(),
             beam_threshold=search["beam_threshold"],
             lm_weight=search["lm_weight"],
             sil_score=0.0,
