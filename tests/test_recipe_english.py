@@ -74,6 +74,33 @@ def test_whole_speakers_held_out_per_corpus(tmp_path):
     assert joined[-1].audio_filepath == str(synth / "wav" / "0.wav")
 
 
+def test_training_subsets_take_whole_speakers_nested(tmp_path):
+    commands = tmp_path / "commands"
+    for name in (*prepare.COMMAND_SETS, "train_nonspeech"):
+        fake_corpus(commands / f"{name}.jsonl", 2, 2)
+    fake_corpus(tmp_path / "ls.jsonl", 10, 3)
+    fake_corpus(tmp_path / "so.jsonl", 22, 2)
+    out = tmp_path / "out"
+    args = ["--commands", str(commands), "--librispeech", str(tmp_path / "ls.jsonl")]
+    args += ["--speechocean", str(tmp_path / "so.jsonl"), "--out", str(out)]
+    args += ["--ls-dev-speakers", "2", "--so-dev-speakers", "2"]
+    assert prepare.main([*args, "--fractions", "0.25", "0.5"]) == 0
+    sets = {p.stem: read_manifest(p) for p in out.glob("*.jsonl")}
+    speakers = {name: {u.speaker for u in utts} for name, utts in sets.items()}
+    for name, n_ls, n_so in (("train_25", 2, 5), ("train_50", 4, 10)):
+        ls = {s for s in speakers[name] if s.startswith("ls:")}
+        so = {s for s in speakers[name] if s.startswith("so:")}
+        assert (len(ls), len(so)) == (n_ls, n_so)  # of 8 and 20 training speakers
+        # whole speakers: every utterance of a chosen speaker
+        chosen = [u for u in sets["train"] if u.speaker in ls | so]
+        assert len([u for u in sets[name] if u.speaker in ls | so]) == len(chosen)
+        # the commands part as in train
+        assert sets[name][:4] == sets["train"][:4]
+    assert speakers["train_25"] < speakers["train_50"] < speakers["train"]
+    with pytest.raises(SystemExit):
+        prepare.main([*args, "--fractions", "1.5"])
+
+
 def test_own_words_cuts_grammar_phrases_and_other_spans(tmp_path, an4_manifest):
     """own_words.py: every grammar phrase (one word or several) is cut out of the
     sentences at its aligned times and read back as that phrase; the other clips

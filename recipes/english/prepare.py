@@ -13,6 +13,10 @@ split (`asr import-kaldi`). Writes to --out:
   so_dev.jsonl     speechocean762 speakers held out (--so-dev-speakers)
   an4_dev, an4_commands, fsdd_dev, synth_dev .jsonl: the commands recipe's
   ls_train.jsonl, so_train.jsonl: the training parts, for data-size curves
+  train_25.jsonl, ... (with --fractions 0.25 ...) train with that fraction of
+                   the LibriSpeech and of the speechocean762 training speakers,
+                   whole (the rest as in train); drawn in one seeded order, so a
+                   smaller fraction's speakers are among a larger one's
   train_synth.jsonl  (with --synth-sentences) train + synthetic speech of
                    general-English sentences (recipes/english/sentences.py)
 
@@ -24,6 +28,7 @@ split (`asr import-kaldi`). Writes to --out:
 from __future__ import annotations
 
 import argparse
+import random
 from pathlib import Path
 
 from asr.data.manifest import (
@@ -47,6 +52,15 @@ def held_out(path: Path, n_dev: int, seed: int, tag: str) -> tuple[list, list]:
     return split_speakers(utts, n_dev, seed)
 
 
+def speaker_fraction(utts: list[Utterance], fraction: float, seed: int) -> list:
+    """The utterances of the first ``fraction`` of the speakers (at least one) in
+    an order drawn with ``seed``."""
+    speakers = sorted({u.speaker for u in utts})
+    random.Random(seed).shuffle(speakers)
+    keep = set(speakers[: max(1, round(fraction * len(speakers)))])
+    return [u for u in utts if u.speaker in keep]
+
+
 def describe(name: str, utts: list[Utterance]) -> str:
     hours = sum(u.duration for u in utts) / 3600
     speakers = len({u.speaker for u in utts})
@@ -64,8 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--synth-sentences", type=Path, help="a synthesize.py manifest of sentences"
     )
+    ap.add_argument(
+        "--fractions",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also write train_<percent>.jsonl with these fractions of the "
+        "LibriSpeech and speechocean762 training speakers (data-size curves)",
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
+    if not all(0 < f < 1 for f in args.fractions):
+        ap.error(f"--fractions must lie between 0 and 1, not {args.fractions}")
 
     ls_train, ls_dev = held_out(args.librispeech, args.ls_dev_speakers, args.seed, "ls")
     so_train, so_dev = held_out(args.speechocean, args.so_dev_speakers, args.seed, "so")
@@ -84,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         "ls_train": ls_train,
         "so_train": so_train,
     }
+    for f in args.fractions:
+        part = [speaker_fraction(t, f, args.seed) for t in (ls_train, so_train)]
+        sets[f"train_{round(100 * f)}"] = commands_train + part[0] + part[1]
     if args.synth_sentences:
         synth = absolute_paths(read_manifest(args.synth_sentences))
         sets["train_synth"] = sets["train"] + synth

@@ -51,7 +51,8 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     $PY recipes/english/prepare.py --commands data/commands \
         --librispeech data/librispeech/dev-clean.jsonl \
         --speechocean data/speechocean762/train.jsonl \
-        --synth-sentences $data/synth_sentences/manifest.jsonl --out $data
+        --synth-sentences $data/synth_sentences/manifest.jsonl --fractions 0.25 0.5 \
+        --out $data
     # a phone model's pronunciations of the words the CMU dictionary lacks
     $PY recipes/english/lexicon.py $data/train_synth.jsonl $data/dev.jsonl \
         --out $data/extra.dict
