@@ -17,7 +17,7 @@ _ARPABET = (
 PHONES = tuple(_ARPABET.split())
 _PHONE_SET = frozenset(PHONES)
 _VARIANT = re.compile(r"\(\d+\)$")  # "read(2)": the second pronunciation of "read"
-_STRESS = re.compile(r"\d$")  # "AH0": a stress mark, if a dictionary has them
+_STRESS = str.maketrans("", "", "0123456789")  # "AH0": stress marks, if any
 
 Pronunciation = tuple[str, ...]
 
@@ -33,8 +33,8 @@ class Lexicon:
 
     def add(self, word: str, pron: Iterable[str]) -> None:
         pron = tuple(pron)
-        unknown = set(pron) - _PHONE_SET
-        if not pron or unknown:
+        if not pron or not _PHONE_SET.issuperset(pron):
+            unknown = set(pron) - _PHONE_SET
             raise ValueError(f"{word!r}: not ARPAbet phones: {sorted(unknown) or '[]'}")
         variants = self.entries.setdefault(word, [])
         if pron not in variants:
@@ -60,7 +60,7 @@ class Lexicon:
                 if not fields or fields[0].startswith(";;;"):
                     continue
                 word = _VARIANT.sub("", fields[0]).lower()
-                phones = [_STRESS.sub("", p).upper() for p in fields[1:]]
+                phones = " ".join(fields[1:]).translate(_STRESS).upper().split()
                 try:
                     lexicon.add(word, phones)
                 except ValueError as err:
