@@ -109,8 +109,8 @@ MODEL_DEFAULTS = (
 # a phone model's defaults: the LM weight and word bonus that gave the lowest WER
 # on 100 held-out LibriSpeech and 100 speechocean762 utterances (asr tune-decoder),
 # and a beam of 200 over the 10 likeliest phones per frame: 2 points fewer errors
-# on LibriSpeech than 50 over all 41, still above 100x real time to decode
-# (recipes/english/README.md)
+# than 50 over all 41 on those LibriSpeech utterances (0.8 on the 120 reported),
+# about 100x real time with the model on one thread (recipes/english/README.md)
 PHONE_MODEL_DECODING = {
     "decoder": "beam",
     "lm": ENGLISH,
