@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr.cli.common import model_defaults
 from asr.data.manifest import read_manifest
 from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
@@ -122,7 +123,7 @@ def bundle_export(
 def wer(model_path: Path, manifest: Path) -> float:
     """Greedy WER (%) of a model file on a manifest with its decoding defaults."""
     model, tok = load_inference_model(model_path)
-    options = DecodingOptions.for_model(model.decoding_defaults)
+    options = DecodingOptions.for_model(model_defaults(model, tok))
     utts = read_manifest(manifest)
     tr = Transcriber(model, tok, options)
     hyps = [t.text for t in tr.transcribe_files(u.audio_filepath for u in utts)]

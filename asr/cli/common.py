@@ -10,7 +10,8 @@ from pathlib import Path
 
 from asr.audio.files import AUDIO_EXTENSIONS
 from asr.data.manifest import read_manifest
-from asr.decode.decoder import DecodingOptions
+from asr.data.text import PhoneTokenizer
+from asr.decode.decoder import PHONE_MODEL_DECODING, DecodingOptions
 from asr.model.bundled import default_inference_path
 from asr.model.exported import load_inference_model
 from asr.transcribe import Transcriber
@@ -146,6 +147,15 @@ def decoding_options(args, model_defaults: dict | None = None) -> DecodingOption
     return dataclasses.replace(opts, **flags)
 
 
+def model_defaults(model, tokenizer) -> dict:
+    """The decoding defaults ``model`` carries. A phone model's lie over
+    PHONE_MODEL_DECODING, so one saved before a default was added still gets it."""
+    stored = dict(model.decoding_defaults)
+    if isinstance(tokenizer, PhoneTokenizer):
+        return {**PHONE_MODEL_DECODING, **stored}
+    return stored
+
+
 def load_transcriber(
     args,
     options: DecodingOptions | None = None,
@@ -160,7 +170,7 @@ def load_transcriber(
     return Transcriber(
         model,
         tokenizer,
-        options or decoding_options(args, model.decoding_defaults),
+        options or decoding_options(args, model_defaults(model, tokenizer)),
         args.batch_seconds,
         args.max_segment_seconds,
         audio_filter,

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile as sf
 
-from asr.cli.common import load_transcriber, model_args
+from asr.cli.common import load_transcriber, model_args, model_defaults
 from asr.data.text import PhoneTokenizer
-from asr.decode.decoder import PHONE_MODEL_DECODING, DecodingOptions, build_decoder
+from asr.decode.decoder import DecodingOptions, build_decoder
 
 if TYPE_CHECKING:
     from asr.stream.recognizer import Event, StreamingRecognizer
@@ -214,8 +214,8 @@ def phone_decoder(model, tokenizer):
     character model streams greedily."""
     if not isinstance(tokenizer, PhoneTokenizer):
         return None
-    defaults = {**PHONE_MODEL_DECODING, **model.decoding_defaults}
-    return build_decoder(DecodingOptions.for_model(defaults), tokenizer)
+    options = DecodingOptions.for_model(model_defaults(model, tokenizer))
+    return build_decoder(options, tokenizer)
 
 
 def run_events(rec: StreamingRecognizer, blocks, on_event, done=None) -> int:
