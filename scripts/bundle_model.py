@@ -18,9 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.cli.common import model_defaults
 from asr.data.manifest import read_manifest
-from asr.decode.decoder import DecodingOptions
+from asr.decode.decoder import DecodingOptions, model_decoding_defaults
 from asr.decode.metrics import score
 from asr.model.bundled import default_export_path, default_model_path
 from asr.model.checkpoint import load_model, save_model
@@ -123,7 +122,7 @@ def bundle_export(
 def wer(model_path: Path, manifest: Path) -> float:
     """Greedy WER (%) of a model file on a manifest with its decoding defaults."""
     model, tok = load_inference_model(model_path)
-    options = DecodingOptions.for_model(model_defaults(model, tok))
+    options = DecodingOptions.for_model(model_decoding_defaults(model, tok))
     utts = read_manifest(manifest)
     tr = Transcriber(model, tok, options)
     hyps = [t.text for t in tr.transcribe_files(u.audio_filepath for u in utts)]

@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from asr.cli.common import decoding_args, decoding_options, model_defaults
+from asr.cli.common import decoding_args, decoding_options
 from asr.data.lexicon import PHONES, Lexicon, cmudict
 from asr.data.text import (
     BLANK,
@@ -23,6 +23,7 @@ from asr.decode.decoder import (
     DecodingOptions,
     build_decoder,
     greedy_decode,
+    model_decoding_defaults,
 )
 from asr.decode.lm import estimate, write_arpa
 from asr.model.checkpoint import load_model, save_model
@@ -123,11 +124,11 @@ def test_a_phone_model_saved_before_a_default_existed_gets_it():
     class Saved:  # a phone checkpoint from before beam_size was a phone default
         decoding_defaults = {"decoder": "beam", "lm": "english", "word_score": -1.0}
 
-    defaults = model_defaults(Saved(), PH)
+    defaults = model_decoding_defaults(Saved(), PH)
     assert defaults["beam_size"] == PHONE_MODEL_DECODING["beam_size"]
     assert defaults["word_score"] == -1.0  # what the file stores still wins
     chars = CharTokenizer([BLANK, " ", "a"])
-    assert model_defaults(Saved(), chars) == Saved.decoding_defaults
+    assert model_decoding_defaults(Saved(), chars) == Saved.decoding_defaults
 
 
 def test_a_character_head_is_recut_for_phones():

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from asr.audio.files import AUDIO_EXTENSIONS
 from asr.data.manifest import read_manifest
-from asr.data.text import PhoneTokenizer
-from asr.decode.decoder import PHONE_MODEL_DECODING, DecodingOptions
+from asr.decode.decoder import DecodingOptions, model_decoding_defaults
 from asr.model.bundled import default_inference_path
 from asr.model.exported import load_inference_model
 from asr.transcribe import Transcriber
@@ -147,15 +146,6 @@ def decoding_options(args, model_defaults: dict | None = None) -> DecodingOption
     return dataclasses.replace(opts, **flags)
 
 
-def model_defaults(model, tokenizer) -> dict:
-    """The decoding defaults ``model`` carries. A phone model's lie over
-    PHONE_MODEL_DECODING, so one saved before a default was added still gets it."""
-    stored = dict(model.decoding_defaults)
-    if isinstance(tokenizer, PhoneTokenizer):
-        return {**PHONE_MODEL_DECODING, **stored}
-    return stored
-
-
 def load_transcriber(
     args,
     options: DecodingOptions | None = None,
@@ -170,7 +160,7 @@ def load_transcriber(
     return Transcriber(
         model,
         tokenizer,
-        options or decoding_options(args, model_defaults(model, tokenizer)),
+        options or decoding_options(args, model_decoding_defaults(model, tokenizer)),
         args.batch_seconds,
         args.max_segment_seconds,
         audio_filter,

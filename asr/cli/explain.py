@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asr.cli.common import (
-    decoding_args,
-    decoding_options,
-    model_args,
-    model_defaults,
-)
+from asr.cli.common import decoding_args, decoding_options, model_args
+from asr.decode.decoder import model_decoding_defaults
 
 
 def add_explain_command(sub) -> None:
@@ -33,7 +29,7 @@ def cmd_explain(args) -> int:
     from asr.model.checkpoint import load_model
 
     model, tokenizer, _ = load_model(args.model or default_model_path())
-    options = decoding_options(args, model_defaults(model, tokenizer))
+    options = decoding_options(args, model_decoding_defaults(model, tokenizer))
     # the figure shows what the model reads: with edge padding, the padded clip
     wav = load_padded(args.input, options.pad_ms)
     ex = explain_waveform(model, tokenizer, wav, options, name=Path(args.input).name)

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile as sf
 
-from asr.cli.common import load_transcriber, model_args, model_defaults
+from asr.cli.common import load_transcriber, model_args
 from asr.data.text import PhoneTokenizer
-from asr.decode.decoder import DecodingOptions, build_decoder
+from asr.decode.decoder import DecodingOptions, build_decoder, model_decoding_defaults
 
 if TYPE_CHECKING:
     from asr.stream.recognizer import Event, StreamingRecognizer
@@ -214,7 +214,7 @@ def phone_decoder(model, tokenizer):
     character model streams greedily."""
     if not isinstance(tokenizer, PhoneTokenizer):
         return None
-    options = DecodingOptions.for_model(model_defaults(model, tokenizer))
+    options = DecodingOptions.for_model(model_decoding_defaults(model, tokenizer))
     return build_decoder(options, tokenizer)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.data.text import Tokenizer
+from asr.data.text import PhoneTokenizer, Tokenizer
 from asr.decode.beam import FlashlightCTC
 from asr.decode.english_lm import ENGLISH, resolve_lm
 
@@ -119,6 +119,15 @@ PHONE_MODEL_DECODING = {
     "beam_size": 200,
     "beam_size_token": 10,
 }
+
+
+def model_decoding_defaults(model, tokenizer: Tokenizer) -> dict:
+    """The decoding defaults ``model`` carries. A phone model's lie over
+    PHONE_MODEL_DECODING, so one saved before a default was added still gets it."""
+    stored = dict(model.decoding_defaults)
+    if isinstance(tokenizer, PhoneTokenizer):
+        return {**PHONE_MODEL_DECODING, **stored}
+    return stored
 
 
 class GreedyDecoder:
