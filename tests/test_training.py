@@ -168,9 +168,20 @@ def test_fine_tuning_can_add_characters_the_checkpoint_lacks(an4_manifest, tmp_p
     assert torch.equal(grown, before)
 
 
-def test_last_epochs_are_kept_averaged_and_summarised(an4_manifest, tmp_path):
+def test_last_epochs_are_kept_averaged_and_summarised(
+    an4_manifest, tmp_path, monkeypatch
+):
     import json
 
+    from asr.train.trainer import Trainer
+
+    validate, calls = Trainer.validate, []
+
+    def distinct(self):  # a tiny model's WER is 100% everywhere: make each differ
+        calls.append(1)
+        return {**validate(self), "wer": 0.5 + len(calls) / 100}
+
+    monkeypatch.setattr(Trainer, "validate", distinct)
     cfg = tiny_config(an4_manifest, tmp_path / "avg", epochs=4, augment=False)
     cfg.trainer.average_last = 3
     fit(cfg)
@@ -195,6 +206,7 @@ def test_last_epochs_are_kept_averaged_and_summarised(an4_manifest, tmp_path):
     # the epoch best.pt holds (ties go to the later epoch, as best.pt does)
     assert summary["best_epoch"] == load_model(out / "best.pt")[2]["epochs_trained"]
     assert 0 <= summary["avg_dev_wer"] <= 1.5 and summary["train_seconds"] > 0
+    assert meta["dev_wer"] == summary["avg_dev_wer"]  # the average's, not epoch 4's
 
 
 def test_averaging_refuses_checkpoints_of_different_models(an4_manifest, tmp_path):

@@ -23,7 +23,7 @@ from asr.features.edges import EdgeCrop, EdgePad, EdgeTrim
 from asr.features.spec_augment import SpecAugment, VocalTractWarp
 from asr.features.wave_augment import AdditiveNoise, BandLimit, RandomEQ
 from asr.model.acoustic import ASRModel
-from asr.model.checkpoint import save_model
+from asr.model.checkpoint import atomic_save, save_model
 from asr.model.device import pick_device
 from asr.train.config import TrainConfig
 from asr.train.distributed import init_distributed, wrap_ddp
@@ -214,6 +214,10 @@ class Trainer:
                 self.out_dir / "avg.pt",
             )
             summary.update(averaged_epochs=tc.average_last, avg_dev_wer=dev["wer"])
+            # its own dev figures, not those of the last epoch it copied them from
+            averaged["metadata"].update(dev_wer=dev["wer"], dev_cer=dev["cer"])
+            if self.dist.is_main:
+                atomic_save(averaged, self.out_dir / "avg.pt")
         (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
     def train_epoch(self, on_step) -> None:
