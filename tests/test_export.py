@@ -12,7 +12,7 @@ from asr.features.frontend import FeatureConfig
 from asr.model.acoustic import ASRModel, ModelConfig
 from asr.model.bundled import CheckpointError, default_model_path
 from asr.model.checkpoint import load_model
-from asr.model.export import export_model, max_difference, quantize_model
+from asr.model.export import DFTLogMel, export_model, max_difference, quantize_model
 from asr.model.exported import OnnxModel, TorchScriptModel, load_inference_model
 from asr.transcribe import Transcriber
 from tests.conftest import clip_rows
@@ -126,7 +126,7 @@ def test_unreadable_exports_are_one_clear_error(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(CheckpointError, match="x.onnx: not a readable ONNX model"):
         load_inference_model(bad)
-    with pytest.raises(CheckpointError, match="y.onnx: no such checkpoint file"):
+    with pytest.raises(CheckpointError, match="y.onnx: no such model file"):
         load_inference_model(tmp_path / "y.onnx")
     model, tokenizer = load_model(default_model_path())[:2]
     with pytest.raises(ValueError, match="only they, end in .onnx"):
@@ -152,3 +152,16 @@ def test_info_describes_exports_like_checkpoints(bundled, exports, capsys):
         for key in ("parameters", "vocabulary", "model_config", "feature_config"):
             assert info[key] == ckpt[key], key
     assert main(["info", "--model", str(exports["onnx"].with_name("no.onnx"))]) != 0
+
+
+@pytest.mark.parametrize("samples", [400, 401, 560, 16037])
+def test_the_exported_stft_spans_the_window_and_matches_the_frontend(samples):
+    logmel = load_model(default_model_path())[0].frontend.logmel
+    dft = DFTLogMel(logmel)
+    assert dft.basis.shape[-1] == logmel.cfg.win_length < logmel.cfg.n_fft
+    wavs = torch.randn(2, samples, generator=torch.Generator().manual_seed(0)) / 10
+    lens = torch.tensor([samples, max(400, samples - 161)])
+    want, want_lens = logmel(wavs, lens)
+    got, got_lens = dft(wavs, lens)
+    assert torch.equal(got_lens, want_lens) and got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-4)

@@ -53,26 +53,28 @@ class DFTLogMel(LogMel):
     torch.stft returns complex tensors, which the TorchScript-based ONNX exporter
     refuses; real and imaginary parts as two banks of filters export anywhere.
     Window and mel filters are the given LogMel's (as loaded from the checkpoint).
+    The filters span only the window (win_length samples, not n_fft): the zeros
+    around it that torch.stft centres it in would be a fifth of the work for nothing.
     """
 
     def __init__(self, logmel: LogMel):
         super().__init__(logmel.cfg)
         self.mel.load_state_dict(logmel.mel.state_dict())
         n_fft, spec = logmel.cfg.n_fft, self.mel.spectrogram
-        left = (n_fft - spec.win_length) // 2  # torch.stft centres the window
-        window = torch.zeros(n_fft, dtype=torch.float64)
-        window[left : left + spec.win_length] = spec.window.double()
+        self.left = (n_fft - spec.win_length) // 2  # torch.stft centres the window
         k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
-        angle = 2 * math.pi * k * torch.arange(n_fft, dtype=torch.float64) / n_fft
-        basis = torch.cat([angle.cos(), -angle.sin()]) * window  # (2K, n_fft)
-        self.register_buffer("basis", basis.float()[:, None])
+        n = torch.arange(self.left, self.left + spec.win_length, dtype=torch.float64)
+        angle = 2 * math.pi * k * n / n_fft
+        basis = torch.cat([angle.cos(), -angle.sin()]) * spec.window.double()
+        self.register_buffer("basis", basis.float()[:, None])  # (2K, 1, win_length)
 
     def forward(self, wavs: torch.Tensor, wav_lens: torch.Tensor):
         """wavs: shape = (B, S) -> feats (B, T, n_mels), feat_lens (B,).
 
         T = max(feat_lens): the zero padding that guarantees one frame is cut off.
         """
-        x = F.pad(wavs, (0, self.cfg.n_fft))[:, None]  # (B, 1, S + n_fft)
+        # frame t is n_fft samples from t * hop, its window from t * hop + left
+        x = F.pad(wavs, (0, self.cfg.n_fft))[:, None, self.left :]
         spec = F.conv1d(x, self.basis, stride=self.cfg.hop_length)  # (B, 2K, T+)
         re, im = spec.chunk(2, dim=1)
         fb = self.mel.mel_scale.fb  # (K, n_mels)
