@@ -120,7 +120,7 @@ def bundle_export(
 
 
 def wer(model_path: Path, manifest: Path) -> float:
-    """Greedy WER (%) of a model file on a manifest with its decoding defaults."""
+    """WER (%) of a model file on a manifest with its decoding defaults."""
     model, tok = load_inference_model(model_path)
     options = DecodingOptions.for_model(model_decoding_defaults(model, tok))
     utts = read_manifest(manifest)

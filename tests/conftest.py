@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,49 @@ def clip_rows() -> list[tuple[Path, str]]:
     """The bundled real AN4 clips with their reference transcripts."""
     rows = (CLIPS / "references.tsv").read_text().splitlines()
     return [(CLIPS / name, text) for name, text in (r.split("\t") for r in rows)]
+
+
+def english_rows() -> list[tuple[Path, str]]:
+    """Real general English of speakers held out of training (LibriSpeech and
+    speechocean762, tests/data/LICENSE.md) with their transcripts."""
+    rows = (TEST_DATA / "english.tsv").read_text().splitlines()
+    return [(TEST_DATA / name, text) for name, text in (r.split("\t") for r in rows)]
+
+
+@pytest.fixture(scope="session")
+def english_lm_cache(tmp_path_factory) -> tuple[Path, Path]:
+    """(cache folder, LM file): the general-English LM, built once per test
+    session in a fresh cache (set ASR_CACHE_DIR to the folder to use it)."""
+    from asr.decode import english_lm
+
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ASR_CACHE_DIR", str(folder))
+        path = Path(english_lm.resolve_lm("english"))
+    return folder, path
+
+
+PROBE = """
+import json, sys
+from asr.cli.app import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in ("torch", "torchaudio", "librosa") if m in sys.modules)
+print(json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+def run_cli(args: list[str]) -> tuple[list[str], dict]:
+    """`asr ARGS` in a fresh interpreter -> (its output lines, probe result:
+    exit code and which heavy modules it imported)."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    lines = done.stdout.strip().splitlines()
+    return lines[:-1], json.loads(lines[-1])
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def test_malicious_pickle_is_refused(tmp_path):
 
 
 def test_missing_and_garbage_checkpoints(tmp_path):
-    with pytest.raises(CheckpointError, match="no such checkpoint"):
+    with pytest.raises(CheckpointError, match="no such model file"):
         safe_load(tmp_path / "none.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"\x00garbage" * 10)

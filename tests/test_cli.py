@@ -73,7 +73,7 @@ def test_evaluate_prints_wer_and_writes_report(an4_manifest, tmp_path, capsys):
 def test_missing_model_is_one_clear_error(tmp_path, capsys):
     (path, _), *_ = clip_rows()
     assert main(["transcribe", str(path), "--model", str(tmp_path / "x.pt")]) == 2
-    assert "x.pt: no such checkpoint file" in capsys.readouterr().err
+    assert "x.pt: no such model file" in capsys.readouterr().err
 
 
 def test_info_and_demo(capsys):
@@ -101,7 +101,7 @@ def test_average_of_one_model_twice_is_that_model(tmp_path, capsys):
         torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-4)  # fp16 file
     assert main(["average", str(bundled), str(tmp_path / "no.pt"), "--output",
                  str(out)]) == 2  # fmt: skip
-    assert "no such checkpoint file" in capsys.readouterr().err
+    assert "no such model file" in capsys.readouterr().err
 
 
 @pytest.mark.slow

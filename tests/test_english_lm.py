@@ -4,7 +4,6 @@ built once into the cache and used by the beam decoder (asr.decode.english_lm)."
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -40,18 +39,8 @@ def test_lm_english_writes_a_pruned_arpa(tmp_path, capsys):
     assert all(w == w.lower() and "-" not in w and "." not in w for w in words)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """The default English LM, built once for this module in a fresh cache."""
-    folder = tmp_path_factory.mktemp("cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ASR_CACHE_DIR", str(folder))
-        path = Path(english_lm.resolve_lm("english"))
-    return folder, path
-
-
-def test_english_is_built_once_into_the_cache(cache, monkeypatch, capsys):
-    folder, path = cache
+def test_english_is_built_once_into_the_cache(english_lm_cache, monkeypatch, capsys):
+    folder, path = english_lm_cache
     assert path == folder / "lm" / english_lm.EnglishLMSize().file_name
     assert len(lm_words(path)) == 50_000
     monkeypatch.setenv("ASR_CACHE_DIR", str(folder))
@@ -64,8 +53,8 @@ def test_english_is_built_once_into_the_cache(cache, monkeypatch, capsys):
     assert english_lm.resolve_lm(None) is None
 
 
-def test_transcribe_with_lm_english(cache, monkeypatch, capsys):
-    folder, path = cache
+def test_transcribe_with_lm_english(english_lm_cache, monkeypatch, capsys):
+    folder, path = english_lm_cache
     monkeypatch.setenv("ASR_CACHE_DIR", str(folder))
     clips = [str(p) for p, _ in clip_rows()]
     assert main(["transcribe", *clips, "--lm", "english", "--beam-size", "8"]) == 0

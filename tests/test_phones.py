@@ -117,7 +117,7 @@ def test_a_phone_model_decodes_with_the_lm_unless_greedy_is_asked_for():
     wide = decoding_options(
         parser.parse_args(["--beam-size-token", "41"]), PHONE_MODEL_DECODING
     )
-    assert (wide.beam_size, wide.beam_size_token) == (200, 41)
+    assert (wide.beam_size, wide.beam_size_token) == (400, 41)
 
 
 def test_a_phone_model_saved_before_a_default_existed_gets_it():

@@ -4,9 +4,7 @@ checkpoint's transcripts."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,39 +13,32 @@ from asr.model import bundled
 from asr.model.checkpoint import load_model
 from asr.model.export import max_difference
 from asr.model.exported import load_inference_model
-from tests.conftest import ROOT, clip_rows
+from tests.conftest import clip_rows, run_cli
 
 pytest.importorskip("onnxruntime")
 
-PROBE = """
-import json, sys
-from asr.cli.app import main
-code = main(sys.argv[1:])
-heavy = sorted(m for m in ("torch", "torchaudio", "librosa") if m in sys.modules)
-print(json.dumps({"code": code, "heavy": heavy}))
-"""
 
-
-def run_cli(args: list[str]) -> tuple[list[str], dict]:
-    """`asr ARGS` in a fresh interpreter -> (its output lines, probe result)."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    lines = done.stdout.strip().splitlines()
-    return lines[:-1], json.loads(lines[-1])
-
-
-def test_the_bundled_export_is_shipped_and_preferred(monkeypatch):
-    export = bundled.default_export_path()
-    assert export.is_file()
-    assert bundled.default_inference_path(True) == export
-    assert bundled.default_inference_path(False) == bundled.default_model_path()
+@pytest.mark.parametrize("name", sorted(bundled.BUNDLED_MODELS))
+def test_each_bundled_export_is_shipped_and_preferred(monkeypatch, name):
+    export = bundled.bundled_export_path(name)
+    checkpoint = bundled.bundled_model_path(name)
+    assert export.is_file() and checkpoint.is_file()
+    for size in (export.stat().st_size, checkpoint.stat().st_size):
+        assert size <= 20 * 2**20
+    assert bundled.resolve_model(name, prefer_export=True) == export
+    assert bundled.resolve_model(name, prefer_export=False) == checkpoint
     monkeypatch.setattr(bundled.importlib.util, "find_spec", lambda name: None)
-    assert bundled.default_inference_path(True) == bundled.default_model_path()
+    assert bundled.resolve_model(name, prefer_export=True) == checkpoint
+
+
+def test_no_model_is_the_default_one_and_files_win_over_names(tmp_path, monkeypatch):
+    assert bundled.resolve_model(None, True) == bundled.default_export_path()
+    assert bundled.resolve_model(None) == bundled.default_model_path()
+    assert bundled.default_model_path() == bundled.bundled_model_path("commands")
+    monkeypatch.chdir(tmp_path)
+    assert bundled.resolve_model("englsh") == Path("englsh")  # loading says why
+    (tmp_path / "english").write_bytes(b"")
+    assert bundled.resolve_model("english") == Path("english")
 
 
 def test_the_export_computes_what_the_checkpoint_does():

@@ -24,9 +24,9 @@ def add_adapt_command(sub) -> None:
     )
     p.add_argument(
         "--model",
-        type=Path,
         default=None,
-        help="checkpoint to start from (default: the bundled model)",
+        help="checkpoint or bundled model name to start from (default: the default "
+        "bundled model)",
     )
     p.add_argument("--output", type=Path, required=True, help="adapted checkpoint")
     d = AdaptConfig()
@@ -47,13 +47,13 @@ def add_adapt_command(sub) -> None:
 
 def cmd_adapt(args) -> int:
     from asr.data.manifest import read_manifest
-    from asr.model.bundled import default_model_path
+    from asr.model.bundled import resolve_model
     from asr.model.checkpoint import load_model, save_model, stored_half
     from asr.model.device import pick_device
     from asr.model.exported import is_export
     from asr.train.adapt import adapt
 
-    source = args.model or default_model_path()
+    source = resolve_model(args.model)
     if is_export(Path(source)):
         raise ValueError(
             f"{source} is an exported model (inference only): adapt its .pt "

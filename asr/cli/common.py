@@ -11,17 +11,22 @@ from pathlib import Path
 from asr.audio.files import AUDIO_EXTENSIONS
 from asr.data.manifest import read_manifest
 from asr.decode.decoder import DecodingOptions, model_decoding_defaults
-from asr.model.bundled import default_inference_path
+from asr.model.bundled import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model
 from asr.model.exported import load_inference_model
 from asr.transcribe import Transcriber
+
+MODEL_HELP = (
+    "a checkpoint or export file, or a bundled model: "
+    + ", ".join(BUNDLED_MODELS)
+    + f" (default: {DEFAULT_MODEL}; asr/assets/MODEL.md)"
+)
 
 
 def model_args(p: argparse.ArgumentParser, compute_flag: str = "--device") -> None:
     p.add_argument(
         "--model",
-        type=Path,
         default=None,
-        help="checkpoint (default: the bundled AN4 model)",
+        help=MODEL_HELP,
     )
     p.add_argument(
         compute_flag,
@@ -155,7 +160,7 @@ def load_transcriber(
     """The transcriber of ``--model`` (default: the bundled model; with
     ``prefer_export``, its int8 ONNX export when onnxruntime is installed: what
     transcribe and evaluate use, torch-free)."""
-    path = args.model or default_inference_path(prefer_export)
+    path = resolve_model(args.model, prefer_export)
     model, tokenizer = load_inference_model(path, args.device)
     return Transcriber(
         model,

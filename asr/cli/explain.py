@@ -25,10 +25,10 @@ def add_explain_command(sub) -> None:
 def cmd_explain(args) -> int:
     from asr.audio.padding import load_padded
     from asr.explain import explain_waveform, plot_explanation
-    from asr.model.bundled import default_model_path
+    from asr.model.bundled import resolve_model
     from asr.model.checkpoint import load_model
 
-    model, tokenizer, _ = load_model(args.model or default_model_path())
+    model, tokenizer, _ = load_model(resolve_model(args.model))
     options = decoding_options(args, model_decoding_defaults(model, tokenizer))
     # the figure shows what the model reads: with edge padding, the padded clip
     wav = load_padded(args.input, options.pad_ms)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asr.model.bundled import default_model_path
+from asr.model.bundled import default_model_path, resolve_model
 from asr.model.exported import FORMATS, QUANTIZE
 
 
@@ -14,9 +14,8 @@ def add_export_command(sub) -> None:
     )
     p.add_argument(
         "--model",
-        type=Path,
         default=None,
-        help="checkpoint (default: the bundled AN4 model)",
+        help="checkpoint or bundled model name (default: the default bundled model)",
     )
     p.add_argument(
         "--format",
@@ -39,7 +38,7 @@ def cmd_export(args) -> int:
     from asr.model.export import export_model, max_difference
     from asr.model.exported import OnnxModel, load_inference_model
 
-    model, tokenizer, _ = load_model(args.model or default_model_path())
+    model, tokenizer, _ = load_model(resolve_model(args.model))
     path = export_model(model, tokenizer, args.output, args.format, args.quantize)
     exported, _ = load_inference_model(path)
     folder = default_model_path().parent / "clips"

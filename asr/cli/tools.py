@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from asr.cli.common import decoding_args, load_transcriber, model_args
 from asr.data.manifest import read_manifest, write_manifest
-from asr.model.bundled import default_inference_path, default_model_path
+from asr.model.bundled import default_model_path, resolve_model
 
 if TYPE_CHECKING:  # asr.features.frontend loads torchaudio: not for every command
     from asr.features.frontend import FeatureConfig
@@ -333,7 +333,7 @@ def cmd_info(args) -> int:
     from asr.model.checkpoint import load_model
     from asr.model.exported import is_export, load_inference_model
 
-    path = Path(args.model or default_model_path())
+    path = resolve_model(args.model)
     if path.is_file() and is_export(path):  # .onnx / TorchScript: stored metadata
         model, tokenizer = load_inference_model(path)
         meta = model.meta
@@ -381,7 +381,7 @@ def cmd_demo(args) -> int:
     ]
     tr = load_transcriber(args, prefer_export=True)
     print(
-        f"model: {args.model or default_inference_path(True)} "
+        f"model: {resolve_model(args.model, prefer_export=True)} "
         f"({tr.model.n_params() / 1e6:.1f} M parameters), decoder: {tr.options.decoder}"
     )
     refs, hyps = [], []

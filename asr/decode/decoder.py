@@ -108,15 +108,16 @@ MODEL_DEFAULTS = (
 )
 # a phone model's defaults: the LM weight and word bonus that gave the lowest WER
 # on 100 held-out LibriSpeech and 100 speechocean762 utterances (asr tune-decoder),
-# and a beam of 200 over the 10 likeliest phones per frame: 2 points fewer errors
-# than 50 over all 41 on those LibriSpeech utterances (0.8 on the 120 reported),
-# about 100x real time with the model on one thread (recipes/english/README.md)
+# and a beam of 400 over the 10 likeliest phones per frame: the widest of 200, 400
+# and 800 that kept 50x real time with the bundled english model on one thread
+# (about 70x; 0.6 points fewer errors than 200 on those utterances; beam 200 had
+# made 2 fewer than 50 over all 41 phones; recipes/english/README.md)
 PHONE_MODEL_DECODING = {
     "decoder": "beam",
     "lm": ENGLISH,
     "lm_weight": 1.5,
     "word_score": -2.0,
-    "beam_size": 200,
+    "beam_size": 400,
     "beam_size_token": 10,
 }
 

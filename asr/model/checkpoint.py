@@ -14,7 +14,7 @@ import torch
 from asr.data.text import Tokenizer, tokenizer_from_dict
 from asr.features.frontend import FeatureConfig
 from asr.model.acoustic import ASRModel, ModelConfig
-from asr.model.bundled import CheckpointError
+from asr.model.bundled import CheckpointError, missing_model
 
 FORMAT_VERSION = 1
 
@@ -40,7 +40,7 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     """torch.load with weights_only=True; a file carrying code is refused."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise missing_model(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:

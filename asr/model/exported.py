@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.data.text import tokenizer_from_dict
-from asr.model.bundled import CheckpointError
+from asr.model.bundled import CheckpointError, missing_model
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".ts"}
 QUANTIZE = ("int8", "fp16")  # int8 weights, or float16 storage (float32 compute)
@@ -143,7 +143,7 @@ def load_inference_model(path: str | Path, device="cpu") -> tuple:
     ``device``), an .onnx or a TorchScript export (CPU)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise missing_model(path)
     if is_export(path):
         if str(device) not in ("cpu", "auto"):
             raise ValueError(f"{path}: exported models run on the CPU (--device cpu)")
