@@ -4,6 +4,8 @@ its ONNX export without torch, and through its checkpoint where streaming needs 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from asr.cli.app import main
@@ -48,3 +50,19 @@ def test_names_resolve_to_the_bundled_files_and_typos_say_which_exist(capsys):
     assert main(["transcribe", str(english_rows()[0][0]), "--model", "englsh"]) == 2
     err = capsys.readouterr().err
     assert "englsh: no such model file (bundled models: commands, english)" in err
+
+
+def test_own_words_fire_on_a_held_out_speaker_and_not_on_other_speech(
+    english_lm_cache, monkeypatch, capsys
+):
+    """examples/own_words.yaml with the english model: "no one" as a non-native
+    speaker said it in a sentence (cut at its aligned times by
+    recipes/english/own_words.py) fires; another whole sentence fires nothing."""
+    monkeypatch.setenv("ASR_CACHE_DIR", str(english_lm_cache[0]))
+    grammar = ["--model", "english", "--grammar", "examples/own_words.yaml"]
+    for clip, fired in [("013620108_no_one.flac", "no one"), ("075510057.opus", None)]:
+        argv = ["commands", *grammar, "--input", f"tests/data/{clip}", "--speed", "0"]
+        assert main([*argv, "--json"]) == 0
+        events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        commands = [e["command"] for e in events if "command" in e]
+        assert commands == ([fired] if fired else []), clip
