@@ -32,17 +32,23 @@ def english_rows() -> list[tuple[Path, str]]:
     return [(TEST_DATA / name, text) for name, text in (r.split("\t") for r in rows)]
 
 
-@pytest.fixture(scope="session")
-def english_lm_cache(tmp_path_factory) -> tuple[Path, Path]:
-    """(cache folder, LM file): the general-English LM, built once per test
-    session in a fresh cache (set ASR_CACHE_DIR to the folder to use it)."""
-    from asr.decode import english_lm
-
-    folder = tmp_path_factory.mktemp("cache")
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """asr's cache (the general-English LM, spelt lexicons) in a folder of this
+    test session, never the user's (subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("asr-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ASR_CACHE_DIR", str(folder))
-        path = Path(english_lm.resolve_lm("english"))
-    return folder, path
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def english_lm_cache(session_cache) -> tuple[Path, Path]:
+    """(cache folder, LM file): the general-English LM, built once per test
+    session in the session's cache (ASR_CACHE_DIR is that folder)."""
+    from asr.decode import english_lm
+
+    return session_cache, Path(english_lm.resolve_lm("english"))
 
 
 PROBE = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -154,3 +155,31 @@ def test_binary_lm_without_lexicon_asks_for_one(tmp_path):
     binary.write_bytes(b"mmap lm http://kheafield.com/code format version 5\0" * 4)
     with pytest.raises(ValueError, match="--lexicon"):
         build_decoder(DecodingOptions(decoder="beam", lm=str(binary)), TOK)
+
+
+def test_an_lms_lexicon_is_spelled_once_and_kept_in_the_cache(tmp_path, monkeypatch):
+    from asr.decode import decoder
+
+    monkeypatch.setenv("ASR_CACHE_DIR", str(tmp_path / "cache"))
+    lm = tmp_path / "lm.arpa"
+    write_arpa(estimate(["bot", "bot", "bot", "bat"], 2), lm)
+    opts = DecodingOptions(decoder="beam", lm=str(lm), lm_weight=3.0)
+    first = decoder.lm_lexicon(lm, TOK, tmp_path)
+    assert Path(first).parent == tmp_path / "cache" / "lexicons"
+
+    def no_spelling(*args):
+        raise AssertionError("spelt again")
+
+    monkeypatch.setattr(decoder, "write_lexicon", no_spelling)
+    assert decoder.lm_lexicon(lm, TOK, tmp_path) == first  # read, not spelt
+    ((best,),) = build_decoder(opts, TOK).decode(AMBIGUOUS, torch.tensor([6]))
+    assert best.text == "bot"
+    other = CharTokenizer([BLANK, " ", "a", "b", "o", "t", "'"])
+    with pytest.raises(AssertionError, match="spelt again"):
+        decoder.lm_lexicon(lm, other, tmp_path)  # another vocabulary
+    write_arpa(estimate(["bot", "bat", "tab"], 2), lm)
+    with pytest.raises(AssertionError, match="spelt again"):
+        decoder.lm_lexicon(lm, TOK, tmp_path)  # the LM changed
+    monkeypatch.undo()
+    monkeypatch.setenv("ASR_CACHE_DIR", "/proc/no-cache-here")  # not writable
+    assert decoder.lm_lexicon(lm, TOK, tmp_path) == str(tmp_path / "lexicon.txt")

@@ -298,3 +298,27 @@ def test_a_phone_model_exports_with_its_lexicon_and_defaults(tmp_path):
     exported, tok = load_inference_model(export_model(model, own, tmp_path / "p.onnx"))
     assert isinstance(tok, PhoneTokenizer) and tok.spellings("zorp")
     assert exported.decoding_defaults == PHONE_MODEL_DECODING
+
+
+def test_decoded_words_get_encodes_tokens_without_reading_the_cmu_dictionary(
+    tmp_path, monkeypatch
+):
+    from asr.data import text as text_module
+
+    lm = tmp_path / "lm.arpa"
+    said = "the read zorp cat"  # "the", "read": several pronunciations; "zorp": own
+    write_arpa(estimate([said, "live wind"], 2), lm)
+    tok = PhoneTokenizer.build(Lexicon({"zorp": [("Z", "AO", "R", "P")]}))
+    opts = DecodingOptions(decoder="beam", lm=str(lm), lm_weight=1.0)
+    decoder = build_decoder(opts, tok)
+    want = {t: tok.encode(t) for t in (said, "live wind", "wind the cat")}
+
+    def unread(*args):
+        raise AssertionError("the CMU dictionary was consulted")
+
+    monkeypatch.setattr(text_module, "cmudict", unread)
+    for text, ids in want.items():
+        assert decoder._word_tokens(text) == ids
+    lp = emissions(["R", "EH", "D"], tok)
+    ((best,),) = decoder.decode(lp, torch.tensor([6]))
+    assert best.text == "read" and best.tokens == want["the read zorp cat"][3:6]

@@ -7,16 +7,19 @@ hyps = decoder.decode(log_probs, lens)   # B lists of n-best Hypothesis
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from asr.data.text import PhoneTokenizer, Tokenizer
+from asr.data.lexicon import cmudict_path
+from asr.data.text import PhoneTokenizer, Tokenizer, normalize_text
 from asr.decode.beam import FlashlightCTC
-from asr.decode.english_lm import ENGLISH, resolve_lm
+from asr.decode.english_lm import ENGLISH, cache_dir, resolve_lm
 
 SIL_TOKEN = "|"  # flashlight's word separator stands for our space character
 
@@ -172,10 +175,10 @@ class BeamSearchDecoder:
         self.sil_id = symbols.index(SIL_TOKEN)
         self._tmp = tempfile.TemporaryDirectory(prefix="asr-decoder-")
         lexicon, lm = options.lexicon, resolve_lm(options.lm)
+        self._lm_lexicon, self._first_spellings = None, None
         if lexicon is None and lm is not None:
-            lexicon = write_lexicon(
-                lm_words(lm), tokenizer, Path(self._tmp.name) / "lexicon.txt"
-            )
+            lexicon = lm_lexicon(lm, tokenizer, Path(self._tmp.name))
+            self._lm_lexicon = lexicon  # write_lexicon's format: _word_tokens reads it
         self.lexicon_free = lexicon is None
         self.decoder = FlashlightCTC(
             symbols,
@@ -219,7 +222,29 @@ class BeamSearchDecoder:
         if self.lexicon_free:
             return Hypothesis(self.tokenizer.decode(tokens), tokens, score)
         text = " ".join(w for w in words if w)
-        return Hypothesis(text, self.tokenizer.encode(text), score)
+        return Hypothesis(text, self._word_tokens(text), score)
+
+    def _word_tokens(self, text: str) -> list[int]:
+        """The token ids of a decoded text, as ``tokenizer.encode`` gives them. A
+        phone model's words are looked up in the lexicon the search spelt them
+        with (its first line per word is the first pronunciation, as ``encode``
+        takes it): reading the CMU dictionary for them would cost a second."""
+        if not isinstance(self.tokenizer, PhoneTokenizer) or not self._lm_lexicon:
+            return self.tokenizer.encode(text)
+        if self._first_spellings is None:
+            self._first_spellings = {}
+            with open(self._lm_lexicon, encoding="utf-8") as f:
+                for line in f:
+                    word, _, spelling = line.partition("\t")
+                    self._first_spellings.setdefault(word, spelling.split()[:-1])
+        words = normalize_text(text).split()
+        if not all(w in self._first_spellings for w in words):
+            return self.tokenizer.encode(text)  # a user's lexicon of other words
+        space, ids = self.tokenizer.symbols.index(" "), []
+        for w in words:
+            ids += [space] if ids else []
+            ids += [self.tokenizer.symbols.index(p) for p in self._first_spellings[w]]
+        return ids
 
 
 def build_decoder(options: DecodingOptions, tokenizer: Tokenizer):
@@ -253,6 +278,39 @@ def lm_words(lm_path: str | Path) -> list[str]:
             "give a binary KenLM model together with --lexicon)"
         )
     return words
+
+
+def lm_lexicon(lm: str | Path, tokenizer: Tokenizer, scratch: Path) -> str:
+    """The lexicon of an LM's words spelled with ``tokenizer`` (write_lexicon),
+    kept in the cache (asr.decode.english_lm.cache_dir) under a key of the
+    vocabulary and the files it comes from, so that the next decoder with the same
+    model and LM reads it instead of spelling 50k words again (a phone model:
+    about 1.3 s of start-up, the CMU dictionary's reading included). Where the
+    cache cannot be written, the lexicon goes to ``scratch``."""
+    sources = [Path(lm)]
+    if isinstance(tokenizer, PhoneTokenizer):
+        sources.append(cmudict_path())
+    key = json.dumps(
+        [tokenizer.to_dict(), [(str(p.resolve()), *_stamp(p)) for p in sources]],
+        sort_keys=True,
+    )
+    name = hashlib.sha256(key.encode()).hexdigest()[:24] + ".txt"
+    cached = cache_dir() / "lexicons" / name
+    if cached.is_file():
+        return str(cached)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        part = cached.with_suffix(f".{os.getpid()}.part")
+        write_lexicon(lm_words(lm), tokenizer, part)
+        os.replace(part, cached)  # whole or not at all, whoever writes it
+        return str(cached)
+    except OSError:
+        return write_lexicon(lm_words(lm), tokenizer, scratch / "lexicon.txt")
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def write_lexicon(words: list[str], tokenizer: Tokenizer, path: Path) -> str:
