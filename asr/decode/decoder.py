@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.data.lexicon import cmudict_path
+from asr.data.lexicon import Lexicon, cmudict_path
 from asr.data.text import PhoneTokenizer, Tokenizer, normalize_text
 from asr.decode.beam import FlashlightCTC
 from asr.decode.english_lm import ENGLISH, cache_dir, resolve_lm
@@ -239,12 +239,10 @@ class BeamSearchDecoder:
                     self._first_spellings.setdefault(word, spelling.split()[:-1])
         words = normalize_text(text).split()
         if not all(w in self._first_spellings for w in words):
-            return self.tokenizer.encode(text)  # a user's lexicon of other words
-        space, ids = self.tokenizer.symbols.index(" "), []
-        for w in words:
-            ids += [space] if ids else []
-            ids += [self.tokenizer.symbols.index(p) for p in self._first_spellings[w]]
-        return ids
+            return self.tokenizer.encode(text)
+        # encode itself, with just these words' first pronunciations to look up
+        spelt = Lexicon({w: [self._first_spellings[w]] for w in words})
+        return PhoneTokenizer(self.tokenizer.symbols, spelt).encode(text)
 
 
 def build_decoder(options: DecodingOptions, tokenizer: Tokenizer):
@@ -298,14 +296,15 @@ def lm_lexicon(lm: str | Path, tokenizer: Tokenizer, scratch: Path) -> str:
     cached = cache_dir() / "lexicons" / name
     if cached.is_file():
         return str(cached)
+    words = lm_words(lm)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         part = cached.with_suffix(f".{os.getpid()}.part")
-        write_lexicon(lm_words(lm), tokenizer, part)
+        write_lexicon(words, tokenizer, part)
         os.replace(part, cached)  # whole or not at all, whoever writes it
         return str(cached)
     except OSError:
-        return write_lexicon(lm_words(lm), tokenizer, scratch / "lexicon.txt")
+        return write_lexicon(words, tokenizer, scratch / "lexicon.txt")
 
 
 def _stamp(path: Path) -> tuple[int, int]:
