@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 from asr.audio.files import SAMPLE_RATE, load_audio, stream_audio
+from asr.data.batches import evenest_batch
 from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
 from asr.model.bundled import default_model_path
 from asr.model.checkpoint import load_model
-from asr.transcribe import Transcriber, split_at_pauses
+from asr.transcribe import Transcriber, read_ahead, split_at_pauses
 from tests.conftest import clip_rows
 
 GAP = 0.8  # seconds of silence between clips
@@ -42,6 +45,95 @@ def test_split_at_pauses_cuts_in_silence_and_loses_nothing():
     for start, _ in pieces[1:]:  # every cut lies in a silent gap
         cut = int(start * SAMPLE_RATE)
         assert np.abs(wav[cut - 800 : cut + 800]).max() == 0
+
+
+def test_a_pause_after_the_limit_does_not_make_a_longer_piece():
+    # 6 s of speech-like noise without a pause, a pause, then 2 s more, all in
+    # one block (as a whole file read at once is): the piece before the pause
+    # is cut at the limit, not at the pause
+    rng = np.random.default_rng(4)
+    loud = lambda s: 0.3 * rng.standard_normal(int(s * SAMPLE_RATE))  # noqa: E731
+    wav = np.concatenate([loud(6.0), np.zeros(SAMPLE_RATE), loud(2.0)])
+    wav = wav.astype(np.float32)
+    pieces = list(split_at_pauses([wav], max_seconds=4.0))
+    assert max(len(p) for _, p in pieces) <= 4.0 * SAMPLE_RATE
+    np.testing.assert_array_equal(np.concatenate([p for _, p in pieces]), wav)
+
+
+def test_evenest_batch_takes_pieces_of_one_length_under_the_budget():
+    s = SAMPLE_RATE
+    lengths = [10 * s, 3 * s, 10 * s, 3 * s, 10 * s, 25 * s, 3 * s, 9 * s]
+    # sorted: 3 3 3 9 10 10 10 25; a 30 s budget fits three 10 s pieces
+    assert sorted(evenest_batch(lengths, 30.0)) == [0, 2, 4]
+    # 3 3 3 fills a 9 s budget, and has more audio than the even 8
+    assert sorted(evenest_batch([3 * s, 4 * s, 3 * s, 8 * s, 3 * s], 9.0)) == [0, 2, 4]
+    # a lone piece longer than the budget is a batch of its own
+    assert evenest_batch([50 * s], 40.0) == [0]
+
+
+def test_evenest_batch_passes_over_a_short_run_that_could_take_more():
+    s = SAMPLE_RATE
+    # the two 20 s pieces are even, but fill only 40 of 120 s; 5-6 s ones fill it
+    lengths = [20 * s, 20 * s] + [5 * s] * 10 + [6 * s] * 10
+    batch = evenest_batch(lengths, 120.0)
+    assert all(lengths[i] <= 6 * s for i in batch)
+    assert 90 <= len(batch) * 6 <= 120  # at least 3/4 of the budget, padded
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_stops_with_the_caller():
+    assert list(read_ahead(iter(range(50)), 4)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("bad block")
+
+    got = []
+    with pytest.raises(ValueError, match="bad block"):
+        for item in read_ahead(failing(), 4):
+            got.append(item)
+    assert got == [1, 2]
+
+    made = []
+
+    def endless():
+        for k in range(10**6):
+            made.append(k)
+            yield k
+
+    items = read_ahead(endless(), 3)
+    assert [next(items) for _ in range(5)] == list(range(5))
+    items.close()  # the caller stops: the thread ends, made no more than it held
+    assert len(made) <= 5 + 3 + 2
+    n = len(made)
+    time.sleep(0.3)
+    assert len(made) == n
+
+
+def test_a_long_file_decoded_out_of_order_is_put_back_in_order(tmp_path):
+    """A small pool budget makes the long file's pieces decode out of time
+    order; the transcript is still each piece's own text, in time order."""
+    model, tok, _ = load_model(default_model_path())
+    rows = clip_rows()
+    gap = (3e-4 * np.random.default_rng(5).standard_normal(SAMPLE_RATE)).astype(
+        np.float32
+    )
+    clips = [load_audio(p) for p, _ in rows]
+    wav = np.concatenate([x for c in clips + clips[::-1] for x in (c, gap)])
+    tr = Transcriber(model, tok, batch_seconds=3.0, max_segment_seconds=5.0)
+    order = []
+    decode = tr._decode_pieces
+    tr._decode_pieces = lambda pending: (
+        order.extend(o for o, _ in pending) or (decode(pending))
+    )
+    res = tr.transcribe_array("long", wav)
+    assert order != sorted(order)  # the pool did not decode in time order
+    pieces = list(split_at_pauses([wav], 5.0))
+    assert len(order) == len(pieces)
+    alone = tr.transcribe_waveforms([p for _, p in pieces])
+    texts = [h.text for h in alone]
+    assert [s.text for s in res.segments] == [t for t in texts if t]
+    assert [s.start for s in res.segments] == sorted(s.start for s in res.segments)
 
 
 @pytest.mark.parametrize("rate", [16000, 44100])

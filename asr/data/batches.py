@@ -36,3 +36,25 @@ def length_batches(order: list[int], lengths: list[int], batch_seconds: float):
         batch.append(i)
     if batch:
         yield batch
+
+
+def evenest_batch(lengths: Sequence[int], batch_seconds: float) -> list[int]:
+    """Indices of the batch to decode first out of a pool of waveforms of these
+    lengths: of the runs of length-sorted items whose padded audio fits the
+    budget, the one with the least padding per second of audio (then the most
+    audio). Runs that fill under 3/4 of the budget count only when no run fills
+    more. Sorted by length."""
+    budget = batch_seconds * SAMPLE_RATE
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    best: tuple[bool, float] | None = None
+    chosen: list[int] = []
+    for start in range(len(order)):
+        end = start + 1
+        while end < len(order) and (end - start + 1) * lengths[order[end]] <= budget:
+            end += 1
+        run = order[start:end]
+        padded, audio = len(run) * lengths[run[-1]], sum(lengths[i] for i in run)
+        key = (padded >= 0.75 * budget, audio / max(padded, 1), audio)
+        if best is None or key > best:
+            best, chosen = key, run
+    return chosen
