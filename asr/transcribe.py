@@ -39,6 +39,10 @@ from asr.decode.decoder import DecodingOptions, Hypothesis, WordTiming, build_de
 POOL_BATCHES = 8
 # pieces of a long file cut ahead of the model, by a background thread
 READ_AHEAD = 8
+# a long file is cut in every pause of at least this many seconds: 0.3 s against
+# 0.5 s, on recordings of held-out utterances joined by quiet, fewer sentences
+# share a piece and run together (BENCHMARKS.md, "Long recordings")
+MIN_PAUSE = 0.3
 
 if TYPE_CHECKING:
     from asr.model.acoustic import ASRModel
@@ -289,7 +293,7 @@ def split_at_pauses(
     blocks: Iterable[np.ndarray],
     max_seconds: float,
     sample_rate: int = SAMPLE_RATE,
-    min_pause: float = 0.5,
+    min_pause: float = MIN_PAUSE,
     vad_mode: int = 2,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Cut a stream of audio blocks into utterance-like pieces.

@@ -2,15 +2,15 @@
 transcribed as one long file, against the same utterances one by one.
 
     python scripts/bench_long_form.py data/commands/an4_dev.jsonl \
-        [--model english] [--gap 0.5] [--minutes 30]
+        [--model english] [--gap 0.5 | --gap MIN MAX] [--minutes 30]
 
 The recording is the utterances in manifest order (up to ``--minutes``), joined
-with ``--gap`` seconds of quiet-room noise, transcribed in memory the way
-`asr transcribe` reads a long file (cut at pauses, the pieces decoded in
-batches). WER is over the joined reference words; the speed is audio seconds per
-second of that transcription. Decoding is the model's own default (`asr info`);
-``--model`` as the CLI's (default: the bundled model's ONNX export, as `asr
-transcribe` picks it).
+with ``--gap`` seconds of quiet-room noise (or a length drawn between two),
+transcribed in memory the way `asr transcribe` reads a long file (cut at pauses,
+the pieces decoded in batches). WER is over the joined reference words; the
+speed is audio seconds per second of that transcription. Decoding is the
+model's own default (`asr info`); ``--model`` as the CLI's (default: the
+bundled model's ONNX export, as `asr transcribe` picks it).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from asr.model.exported import load_inference_model  # noqa: E402
 from asr.transcribe import Transcriber  # noqa: E402
 
 
-def recording(manifest: Path, gap: float, minutes: float):
+def recording(manifest: Path, gap: list[float], minutes: float):
     """(joined 16 kHz audio, per-utterance waveforms, reference texts)."""
     rng, wavs, refs, total = np.random.default_rng(0), [], [], 0
     for utt in read_manifest(manifest):
@@ -42,7 +42,8 @@ def recording(manifest: Path, gap: float, minutes: float):
         wavs.append(load_audio(utt.audio_filepath))
         refs.append(utt.text)
         total += len(wavs[-1])
-    noise = [3e-4 * rng.standard_normal(int(gap * SAMPLE_RATE)) for _ in wavs]
+    gaps = rng.uniform(gap[0], gap[-1], len(wavs))
+    noise = [3e-4 * rng.standard_normal(int(g * SAMPLE_RATE)) for g in gaps]
     parts = [x for w, n in zip(wavs, noise) for x in (w, n)]
     return np.concatenate(parts).astype(np.float32), wavs, refs
 
@@ -51,16 +52,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("manifests", nargs="+", type=Path)
     ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--gap", type=float, default=0.5, help="seconds between clips")
+    ap.add_argument(
+        "--gap",
+        type=float,
+        nargs="+",
+        default=[0.5],
+        help="seconds between clips: one value, or MIN MAX (drawn uniformly)",
+    )
     ap.add_argument("--minutes", type=float, default=30.0)
     args = ap.parse_args()
     model, tokenizer = load_inference_model(resolve_model(args.model, True))
     options = DecodingOptions.for_model(model_decoding_defaults(model, tokenizer))
     print(f"model: {getattr(model, 'path', args.model)}")
-    print(
-        "\n| manifest | audio | one by one | long file, pieces one by one "
-        "| long file, pieces joined (default) |\n|---|---|---|---|---|"
-    )
+    print("\n| manifest | audio | utterances one by one | one long recording |")
+    print("|---|---|---|---|")
     for manifest in args.manifests:
         joined, wavs, refs = recording(manifest, args.gap, args.minutes)
         tr = Transcriber(model, tokenizer, options)

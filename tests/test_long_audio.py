@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from asr.audio.files import SAMPLE_RATE, load_audio, stream_audio
+from asr.audio.padding import speech_span
 from asr.data.batches import evenest_batch
 from asr.decode.decoder import DecodingOptions
 from asr.decode.metrics import score
@@ -189,12 +190,16 @@ def test_long_file_is_cut_and_stitched_with_global_times(tmp_path, transcriber):
     assert res.words == sorted(res.words, key=lambda w: w.start)
 
 
-def test_pauses_split_real_speech_before_the_length_limit():
+@pytest.mark.parametrize("pause", [0.8, 0.36])
+def test_pauses_split_real_speech_before_the_length_limit(pause):
+    """Two clips cut to their speech, a pause of quiet between them: one cut,
+    in the pause (a 0.36 s pause between sentences is cut too)."""
     rows = clip_rows()
     quiet = (
-        3e-4 * np.random.default_rng(3).standard_normal(int(0.8 * SAMPLE_RATE))
+        3e-4 * np.random.default_rng(3).standard_normal(int(pause * SAMPLE_RATE))
     ).astype(np.float32)
-    a, b = load_audio(rows[1][0]), load_audio(rows[3][0])
+    a, b = (load_audio(rows[k][0]) for k in (1, 3))
+    a, b = (w[slice(*speech_span(w))] for w in (a, b))
     wav = np.concatenate([a, quiet, b])
     pieces = list(
         split_at_pauses(
