@@ -66,7 +66,8 @@ def explain_waveform(
     n = int(lens[0])
     diff = (log_probs[0, :n] - reference[0, :n]).abs().max().item()
 
-    hyp = build_decoder(options, tokenizer).decode(log_probs, lens)[0][0]
+    decoder = build_decoder(options, tokenizer, model.frame_seconds)
+    hyp = decoder.decode(log_probs, lens)[0][0]
     hyp.words = align_words(
         log_probs[0, :n], hyp.text, tokenizer, model.frame_seconds, wav=wavs[0].numpy()
     )

@@ -100,7 +100,7 @@ class Transcriber:
         self.model, self.tokenizer = model, tokenizer
         self.audio_filter = audio_filter
         self.options = options or DecodingOptions()
-        self.decoder = build_decoder(self.options, tokenizer)
+        self.decoder = build_decoder(self.options, tokenizer, model.frame_seconds)
         self.batch_seconds, self.max_segment_seconds = (
             batch_seconds,
             max_segment_seconds,

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import argparse
 import math
 
 import pytest
 import torch
 
+from asr.cli.common import decoding_args, decoding_options
 from asr.data.text import BLANK, CharTokenizer
-from asr.decode.decoder import greedy_decode
+from asr.decode.decoder import DecodingOptions, build_decoder, greedy_decode
 from asr.decode.metrics import score
 
 TOK = CharTokenizer([BLANK, " ", "a", "b", "c"])
@@ -40,6 +42,37 @@ def test_greedy_respects_lengths_in_a_batch():
 def test_greedy_all_blank_is_empty():
     (hyp,) = greedy_decode(frames(0, 0, 0)[None], torch.tensor([3]), TOK)
     assert hyp.text == "" and hyp.tokens == []
+
+
+def test_greedy_starts_a_word_after_a_long_pause():
+    # a _ _ _ b b _ _ a _ _ _ _ " " _ _ _ c
+    lp = frames(2, 0, 0, 0, 3, 3, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0, 4)[None]
+    n = torch.tensor([lp.shape[1]])
+    assert greedy_decode(lp, n, TOK)[0].text == "aba c"  # no pause rule
+    # 3 blanks part a|b and the spaces: one space each, never two
+    (hyp,) = greedy_decode(lp, n, TOK, pause_frames=3)
+    assert hyp.text == "a ba c"
+    assert hyp.tokens == [2, 1, 3, 2, 1, 4]
+    assert greedy_decode(lp, n, TOK, pause_frames=4)[0].text == "aba c"
+    # a leading or trailing pause adds nothing
+    edge = frames(0, 0, 0, 0, 2, 0, 0, 0, 0)[None]
+    assert greedy_decode(edge, torch.tensor([9]), TOK, pause_frames=2)[0].text == "a"
+
+
+def test_the_word_pause_option_counts_in_the_model_s_frames():
+    opts = DecodingOptions()  # word_pause 0.4 s
+    assert build_decoder(opts, TOK, frame_seconds=0.04).pause_frames == 10
+    assert build_decoder(opts, TOK, frame_seconds=0.03).pause_frames == 14
+    assert build_decoder(opts, TOK).pause_frames == 0  # frame step unknown
+    off = DecodingOptions(word_pause=0.0)
+    assert build_decoder(off, TOK, frame_seconds=0.04).pause_frames == 0
+    with pytest.raises(ValueError, match="word_pause"):
+        DecodingOptions(word_pause=-1.0)
+    parser = argparse.ArgumentParser()
+    decoding_args(parser)
+    assert decoding_options(parser.parse_args([])).word_pause == 0.4
+    flag = parser.parse_args(["--word-pause", "0"])
+    assert decoding_options(flag, {"pad_ms": 200.0}).word_pause == 0.0
 
 
 def test_wer_known_answers():

@@ -16,7 +16,7 @@ from asr.decode.metrics import score
 from asr.model.bundled import default_model_path
 from asr.model.checkpoint import load_model
 from asr.transcribe import Transcriber, read_ahead, split_at_pauses
-from tests.conftest import clip_rows
+from tests.conftest import TEST_DATA, clip_rows
 
 GAP = 0.8  # seconds of silence between clips
 
@@ -209,6 +209,25 @@ def test_pauses_split_real_speech_before_the_length_limit(pause):
     assert len(pieces) == 2
     cut = pieces[1][0]
     assert len(a) / SAMPLE_RATE < cut < (len(a) + len(quiet)) / SAMPLE_RATE
+
+
+def test_words_parted_by_a_pause_stay_apart():
+    """Real speech: "stop", 0.45 s of quiet, "seven" (an FSDD speaker), too
+    short a pause to cut there. The bundled model emits no space across it; the
+    greedy decoder's word pause (0.4 s of blank frames) puts one in."""
+    stop = load_audio(next(p for p, t in clip_rows() if t == "stop"))
+    seven = load_audio(TEST_DATA / "7_lucas_1.wav")
+    stop, seven = (w[slice(*speech_span(w))] for w in (stop, seven))
+    quiet = 3e-4 * np.random.default_rng(6).standard_normal(int(0.45 * SAMPLE_RATE))
+    wav = np.concatenate([stop, quiet.astype(np.float32), seven])
+    model, tok, _ = load_model(default_model_path())
+    texts = {
+        pause: Transcriber(model, tok, DecodingOptions(pad_ms=200, word_pause=pause))
+        .transcribe_waveforms([wav])[0]
+        .text
+        for pause in (0.4, 0.0)
+    }
+    assert texts == {0.4: "stop seven", 0.0: "stopseven"}
 
 
 @pytest.mark.slow

@@ -117,6 +117,12 @@ def decoding_args(p: argparse.ArgumentParser) -> None:
         "speech; word times stay the file's). Default: the model's own (the "
         "bundled model: 200), else 0",
     )
+    g.add_argument(
+        "--word-pause",
+        type=float,
+        help="greedy decoding: this many seconds of blank frames between two "
+        "letters start a new word (default 0.4; 0: never)",
+    )
 
 
 def decoding_options(args, model_defaults: dict | None = None) -> DecodingOptions:
@@ -140,6 +146,7 @@ def decoding_options(args, model_defaults: dict | None = None) -> DecodingOption
             "word_score",
             "word_timestamps",
             "pad_ms",
+            "word_pause",
         )
         if getattr(args, k, None) is not None
     }

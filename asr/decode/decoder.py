@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -63,6 +64,10 @@ class DecodingOptions:
     # pauses around the speech drop words of clips cut tight to it (BENCHMARKS.md
     # "clip edges")
     pad_ms: float = 0.0
+    # greedy decoding: at least this many seconds of blank frames between two
+    # characters start a new word (0: never). A model trained on single
+    # utterances emits no space across a pause between two of them ("stopstop")
+    word_pause: float = 0.4
 
     def __post_init__(self) -> None:
         if self.beam_size_token < 0:
@@ -71,6 +76,8 @@ class DecodingOptions:
             )
         if self.pad_ms < 0:
             raise ValueError(f"pad_ms must be >= 0, not {self.pad_ms}")
+        if self.word_pause < 0:
+            raise ValueError(f"word_pause must be >= 0, not {self.word_pause}")
 
     @classmethod
     def for_model(cls, defaults: dict) -> DecodingOptions:
@@ -135,32 +142,61 @@ def model_decoding_defaults(model, tokenizer: Tokenizer) -> dict:
 
 
 class GreedyDecoder:
-    """Best path: argmax per frame, merge repeats, drop blanks (id 0)."""
+    """Best path: argmax per frame, merge repeats, drop blanks (id 0); with
+    ``pause_frames``, a run of at least that many blanks between two characters
+    is a word boundary."""
 
-    def __init__(self, tokenizer: Tokenizer):
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: Tokenizer, pause_frames: int = 0):
+        self.tokenizer, self.pause_frames = tokenizer, pause_frames
 
     def decode(self, log_probs, lens) -> list[list[Hypothesis]]:
         """log_probs: shape = (B, T, V); lens: (B,) -> B one-element lists."""
-        return [[h] for h in greedy_decode(log_probs, lens, self.tokenizer)]
+        hyps = greedy_decode(log_probs, lens, self.tokenizer, self.pause_frames)
+        return [[h] for h in hyps]
 
 
-def greedy_decode(log_probs, lens, tokenizer: Tokenizer) -> list[Hypothesis]:
+def greedy_decode(
+    log_probs, lens, tokenizer: Tokenizer, pause_frames: int = 0
+) -> list[Hypothesis]:
     """log_probs: shape = (B, T, V) (numpy, or a CPU tensor); lens: (B,) valid
-    frames per row."""
+    frames per row. ``pause_frames`` > 0: a run of at least that many blank
+    frames between two tokens other than the space puts a space between them
+    (for a tokenizer that has one)."""
     log_probs = np.asarray(log_probs, dtype=np.float32)
     best_ids = log_probs.argmax(axis=-1)  # (B, T)
     best = np.take_along_axis(log_probs, best_ids[..., None], axis=-1)[..., 0]
+    symbols = getattr(tokenizer, "symbols", [])
+    space = symbols.index(" ") if pause_frames and " " in symbols else None
     hyps = []
     for row, scores, n in zip(best_ids.tolist(), best, np.asarray(lens).tolist()):
         ids = row[:n]
-        tokens = [
-            t for k, t in enumerate(ids) if t != 0 and (k == 0 or t != ids[k - 1])
-        ]
+        if space is None:
+            tokens = [
+                t for k, t in enumerate(ids) if t != 0 and (k == 0 or t != ids[k - 1])
+            ]
+        else:
+            tokens = _tokens_with_pauses(ids, space, pause_frames)
         hyps.append(
             Hypothesis(tokenizer.decode(tokens), tokens, float(scores[:n].sum()))
         )
     return hyps
+
+
+def _tokens_with_pauses(ids: list[int], space: int, pause_frames: int) -> list[int]:
+    """Best-path tokens of one row's frame ids, a space added where at least
+    ``pause_frames`` blanks part two tokens that are not spaces."""
+    tokens: list[int] = []
+    blanks = 0
+    for k, t in enumerate(ids):
+        if t == 0:
+            blanks += 1
+            continue
+        if k == 0 or t != ids[k - 1]:
+            if blanks >= pause_frames and tokens and space not in (tokens[-1], t):
+                tokens.append(space)
+            tokens.append(t)
+        blanks = 0
+    return tokens
 
 
 class BeamSearchDecoder:
@@ -245,12 +281,17 @@ class BeamSearchDecoder:
         return PhoneTokenizer(self.tokenizer.symbols, spelt).encode(text)
 
 
-def build_decoder(options: DecodingOptions, tokenizer: Tokenizer):
-    """The decoder ``options`` asks for (greedy, or beam with lexicon / LM)."""
+def build_decoder(
+    options: DecodingOptions, tokenizer: Tokenizer, frame_seconds: float | None = None
+):
+    """The decoder ``options`` asks for (greedy, or beam with lexicon / LM).
+    ``frame_seconds``: the model's frame step, which greedy decoding needs for
+    ``options.word_pause`` (without it, no pause makes a word boundary)."""
     if options.decoder == "greedy":
         if options.lm or options.lexicon:
             raise ValueError("an LM or lexicon needs the beam decoder (--decoder beam)")
-        return GreedyDecoder(tokenizer)
+        pause = options.word_pause / frame_seconds if frame_seconds else 0.0
+        return GreedyDecoder(tokenizer, math.ceil(pause - 1e-9) if pause else 0)
     if options.decoder == "beam":
         return BeamSearchDecoder(options, tokenizer)
     raise ValueError(f"unknown decoder {options.decoder!r} (greedy or beam)")
