@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import asr.transcribe as transcribe_module
 from asr.audio.files import SAMPLE_RATE, load_audio, stream_audio
 from asr.audio.padding import speech_span
 from asr.data.batches import evenest_batch
@@ -111,9 +112,10 @@ def test_read_ahead_keeps_order_raises_in_place_and_stops_with_the_caller():
     assert len(made) == n
 
 
-def test_a_long_file_decoded_out_of_order_is_put_back_in_order(tmp_path):
-    """A small pool budget makes the long file's pieces decode out of time
-    order; the transcript is still each piece's own text, in time order."""
+def test_a_long_file_decoded_out_of_order_is_put_back_in_order(monkeypatch):
+    """A small pool makes the long file's pieces decode out of time order; the
+    transcript is still each piece's own text, in time order."""
+    monkeypatch.setattr(transcribe_module, "POOL_SECONDS", 12.0)
     model, tok, _ = load_model(default_model_path())
     rows = clip_rows()
     gap = (3e-4 * np.random.default_rng(5).standard_normal(SAMPLE_RATE)).astype(
