@@ -198,13 +198,16 @@ class Transcriber:
         budget = max(POOL_SECONDS, 2 * self.batch_seconds) * SAMPLE_RATE
         try:
             cut = split_at_pauses(blocks, self.max_segment_seconds)
+            held = 0  # samples in the pool
             for offset, wav in read_ahead(cut, READ_AHEAD):
                 pool.append((offset, self._filtered(name, wav)))
-                while sum(len(w) for _, w in pool) >= budget:
+                held += len(pool[-1][1])
+                while held >= budget:
                     lengths = [len(w) for _, w in pool]
                     batch = set(evenest_batch(lengths, self.batch_seconds))
                     pieces += self._decode_pieces([pool[i] for i in sorted(batch)])
                     pool = [p for i, p in enumerate(pool) if i not in batch]
+                    held -= sum(lengths[i] for i in batch)
             pieces += self._decode_pieces(pool)
         except AudioError as err:
             return Transcript(name, error=str(err))

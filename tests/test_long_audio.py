@@ -82,6 +82,28 @@ def test_evenest_batch_passes_over_a_short_run_that_could_take_more():
     assert 90 <= len(batch) * 6 <= 120  # at least 3/4 of the budget, padded
 
 
+def test_evenest_batch_is_the_best_run_by_its_definition():
+    """Against a direct search over every start (random pools)."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        lengths = [int(x) for x in rng.integers(1, 40, rng.integers(1, 30))]
+        budget = float(rng.integers(10, 120))
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
+        keys = []
+        for start in range(len(order)):
+            end = start + 1
+            while (
+                end < len(order) and (end - start + 1) * lengths[order[end]] <= budget
+            ):
+                end += 1
+            run = [lengths[i] for i in order[start:end]]
+            padded = len(run) * run[-1]
+            key = (padded >= 0.75 * budget, sum(run) / padded, sum(run), -start)
+            keys.append((key, start, end))
+        _, start, end = max(keys)
+        assert evenest_batch(lengths, budget / SAMPLE_RATE) == order[start:end]
+
+
 def test_read_ahead_keeps_order_raises_in_place_and_stops_with_the_caller():
     assert list(read_ahead(iter(range(50)), 4)) == list(range(50))
 

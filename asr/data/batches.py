@@ -3,6 +3,7 @@ numpy arrays whose padded audio stays under a budget of seconds."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -43,18 +44,20 @@ def evenest_batch(lengths: Sequence[int], batch_seconds: float) -> list[int]:
     lengths: of the runs of length-sorted items whose padded audio fits the
     budget, the one with the least padding per second of audio (then the most
     audio). Runs that fill under 3/4 of the budget count only when no run fills
-    more. Sorted by length."""
+    more. Sorted by length; O(n log n)."""
     budget = batch_seconds * SAMPLE_RATE
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    best: tuple[bool, float] | None = None
-    chosen: list[int] = []
-    for start in range(len(order)):
-        end = start + 1
-        while end < len(order) and (end - start + 1) * lengths[order[end]] <= budget:
+    sizes = [lengths[i] for i in order]
+    total = [0, *itertools.accumulate(sizes)]
+    best: tuple[bool, float, int] | None = None
+    chosen = (0, 0)
+    end = 0  # the longest run from each start ends no earlier than the last one's
+    for start in range(len(sizes)):
+        end = max(end, start + 1)
+        while end < len(sizes) and (end - start + 1) * sizes[end] <= budget:
             end += 1
-        run = order[start:end]
-        padded, audio = len(run) * lengths[run[-1]], sum(lengths[i] for i in run)
+        padded, audio = (end - start) * sizes[end - 1], total[end] - total[start]
         key = (padded >= 0.75 * budget, audio / max(padded, 1), audio)
         if best is None or key > best:
-            best, chosen = key, run
-    return chosen
+            best, chosen = key, (start, end)
+    return order[chosen[0] : chosen[1]]
