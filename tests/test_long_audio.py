@@ -236,9 +236,9 @@ def test_pauses_split_real_speech_before_the_length_limit(pause):
 
 
 def test_words_parted_by_a_pause_stay_apart():
-    """Real speech: "stop", 0.45 s of quiet, "seven" (an FSDD speaker), too
-    short a pause to cut there. The bundled model emits no space across it; the
-    greedy decoder's word pause (0.4 s of blank frames) puts one in."""
+    """Real speech: "stop", 0.45 s of quiet, "seven" (an FSDD speaker), read as
+    one clip. The bundled model emits no space across the pause; the greedy
+    decoder's word pause (0.4 s of blank frames) puts one in."""
     stop = load_audio(next(p for p, t in clip_rows() if t == "stop"))
     seven = load_audio(TEST_DATA / "7_lucas_1.wav")
     stop, seven = (w[slice(*speech_span(w))] for w in (stop, seven))

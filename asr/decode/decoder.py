@@ -165,26 +165,21 @@ def greedy_decode(
     log_probs = np.asarray(log_probs, dtype=np.float32)
     best_ids = log_probs.argmax(axis=-1)  # (B, T)
     best = np.take_along_axis(log_probs, best_ids[..., None], axis=-1)[..., 0]
-    symbols = getattr(tokenizer, "symbols", [])
+    symbols = tokenizer.symbols
     space = symbols.index(" ") if pause_frames and " " in symbols else None
     hyps = []
     for row, scores, n in zip(best_ids.tolist(), best, np.asarray(lens).tolist()):
-        ids = row[:n]
-        if space is None:
-            tokens = [
-                t for k, t in enumerate(ids) if t != 0 and (k == 0 or t != ids[k - 1])
-            ]
-        else:
-            tokens = _tokens_with_pauses(ids, space, pause_frames)
+        tokens = _best_path_tokens(row[:n], space, pause_frames)
         hyps.append(
             Hypothesis(tokenizer.decode(tokens), tokens, float(scores[:n].sum()))
         )
     return hyps
 
 
-def _tokens_with_pauses(ids: list[int], space: int, pause_frames: int) -> list[int]:
-    """Best-path tokens of one row's frame ids, a space added where at least
-    ``pause_frames`` blanks part two tokens that are not spaces."""
+def _best_path_tokens(ids: list[int], space: int | None, pause_frames: int):
+    """One row's frame ids -> its tokens: repeats merged, blanks dropped; with a
+    ``space`` id, a space where at least ``pause_frames`` blanks part two tokens
+    that are not spaces."""
     tokens: list[int] = []
     blanks = 0
     for k, t in enumerate(ids):
@@ -192,7 +187,12 @@ def _tokens_with_pauses(ids: list[int], space: int, pause_frames: int) -> list[i
             blanks += 1
             continue
         if k == 0 or t != ids[k - 1]:
-            if blanks >= pause_frames and tokens and space not in (tokens[-1], t):
+            if (
+                space is not None
+                and blanks >= pause_frames
+                and tokens
+                and space not in (tokens[-1], t)
+            ):
                 tokens.append(space)
             tokens.append(t)
         blanks = 0
